@@ -20,7 +20,7 @@ class ConfigValueError(ValueError):
     """Raised by a settings dataclass's ``__post_init__`` for an impossible value.
 
     ``field`` is the field's own name (or a dotted path below it); the loader prefixes
-    the section path, so the operator sees the whole key, e.g. ``sla.targets.premier.l1``.
+    the section path, so the operator sees the whole key, e.g. ``sla.premier.l1``.
     """
 
     def __init__(self, field: str, message: str) -> None:
