@@ -77,8 +77,8 @@ class SmtpListenerSettings:
     shutdown_grace: float = 30.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigValueError("port", f"must be 1-65535, got {self.port}")
+        if not 0 <= self.port < 65536:  # 0: any free port (the chosen one is logged)
+            raise ConfigValueError("port", f"must be 0-65535, got {self.port}")
         if self.max_message_bytes < 1024:
             raise ConfigValueError("max_message_bytes", "must be at least 1024")
         for i, addr in enumerate(self.support_addresses):

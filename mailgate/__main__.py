@@ -1,0 +1,1 @@
+import sys; from mailgate.cli import main; sys.exit(main())

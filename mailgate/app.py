@@ -1,0 +1,72 @@
+"""The gateway's long-lived parts, built once from settings and shared by every command."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from mailgate.config import Settings
+from mailgate.db.engine import Database
+from mailgate.mail.compose import Composer
+from mailgate.mail.subject import compile_subscription_pattern, ticket_tag_pattern
+from mailgate.policy.chain import build_chain
+from mailgate.policy.rule import Rule
+from mailgate.sla.calendar import CoverageCalendar
+
+
+def process_identity() -> str:
+    """Who holds a lease: host and pid, so an operator can tell processes apart."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    owner: str = field(default_factory=process_identity)
+
+    @classmethod
+    def create(cls, settings: Settings, *, migrate: bool | None = None) -> App:
+        if settings.database.is_sqlite:
+            from sqlalchemy.engine import make_url
+
+            path = make_url(settings.database.url).database
+            if path and path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        db = Database(settings.database.url, echo=settings.database.echo)
+        app = cls(settings=settings, db=db)
+        if migrate if migrate is not None else settings.database.migrate_on_start:
+            db.upgrade()
+        return app
+
+    @cached_property
+    def composer(self) -> Composer:
+        mail = self.settings.mail
+        return Composer(
+            support_address=mail.support_address,
+            support_name=mail.support_name,
+            id_domain=mail.id_domain,
+        )
+
+    @cached_property
+    def chain(self) -> tuple[Rule, ...]:
+        return build_chain(self.settings.policy)
+
+    @cached_property
+    def calendar(self) -> CoverageCalendar:
+        return CoverageCalendar.from_settings(self.settings.sla)
+
+    @cached_property
+    def subscription_re(self) -> re.Pattern[str]:
+        return compile_subscription_pattern(self.settings.tickets.subscription_pattern)
+
+    @cached_property
+    def ticket_re(self) -> re.Pattern[str]:
+        t = self.settings.tickets
+        return ticket_tag_pattern(t.id_prefix, t.id_digits)
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,113 @@
+"""Query functions. Each takes a session; none opens one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from mailgate.db.models import (
+    Decision,
+    InboxItem,
+    OutboxMessage,
+    Subscription,
+    SubscriptionContact,
+    Ticket,
+)
+from mailgate.policy.facts import SubscriptionInfo
+
+
+def subscription_info(sub: Subscription) -> SubscriptionInfo:
+    return SubscriptionInfo(
+        id=sub.id,
+        organization=sub.organization,
+        tier=sub.tier,
+        valid_from=sub.valid_from,
+        valid_until=sub.valid_until,
+        contacts=tuple(c.pattern for c in sub.contacts),
+        nonprod_environments=tuple(sub.nonprod_environments or ()),
+    )
+
+
+def get_subscription(session: Session, sub_id: str) -> SubscriptionInfo | None:
+    sub = session.get(Subscription, sub_id, options=[selectinload(Subscription.contacts)])
+    return subscription_info(sub) if sub else None
+
+
+def subscriptions_of_contact(session: Session, address: str) -> tuple[SubscriptionInfo, ...]:
+    """Subscriptions listing ``address`` itself or its whole domain as a contact."""
+    address = address.lower()
+    domain = "@" + address.rpartition("@")[2]
+    ids = session.scalars(
+        select(SubscriptionContact.subscription_id)
+        .where(SubscriptionContact.pattern.in_((address, domain)))
+        .distinct()
+    ).all()
+    if not ids:
+        return ()
+    subs = session.scalars(
+        select(Subscription)
+        .where(Subscription.id.in_(ids))
+        .options(selectinload(Subscription.contacts))
+        .order_by(Subscription.id)
+    ).all()
+    return tuple(subscription_info(s) for s in subs)
+
+
+def refusals_sent_since(session: Session, sender: str, since: dt.datetime) -> int:
+    """Refusal mails queued (not suppressed) to ``sender`` since ``since``."""
+    return session.scalar(
+        select(func.count(OutboxMessage.id))
+        .join(Decision, Decision.id == OutboxMessage.decision_id)
+        .where(
+            Decision.sender == sender,
+            OutboxMessage.kind == "rejection",
+            OutboxMessage.state != "suppressed",
+            OutboxMessage.created_at >= since,
+        )
+    ) or 0
+
+
+def claim_inbox_item(
+    session: Session, inbox_id: int, owner: str, now: dt.datetime, lease: dt.timedelta
+) -> bool:
+    """Atomically take an inbox item for processing (pending, or a lapsed claim)."""
+    result = session.execute(
+        update(InboxItem)
+        .where(
+            InboxItem.id == inbox_id,
+            or_(
+                InboxItem.status == "pending",
+                (InboxItem.status == "processing") & (InboxItem.claimed_until < now),
+            ),
+        )
+        .values(
+            status="processing",
+            claimed_by=owner,
+            claimed_until=now + lease,
+            attempts=InboxItem.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def pending_inbox_ids(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
+    return list(
+        session.scalars(
+            select(InboxItem.id)
+            .where(
+                or_(
+                    InboxItem.status == "pending",
+                    (InboxItem.status == "processing") & (InboxItem.claimed_until < now),
+                )
+            )
+            .order_by(InboxItem.id)
+            .limit(limit)
+        )
+    )
+
+
+def ticket_by_public_id(session: Session, public_id: str) -> Ticket | None:
+    return session.scalar(select(Ticket).where(Ticket.public_id == public_id.upper()))

@@ -1,0 +1,604 @@
+"""Process one stored inbox item: parse -> gather facts -> decide (pure) -> apply.
+
+Applying is one transaction: the decision record, the ticket and its first message, the
+outbox rows (acknowledgement or refusal) and the inbox item marked done. A failure
+inside it rolls everything back and quarantines the item with its traceback; the raw
+bytes stay, and ``mailgate inbox retry`` processes it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailgate.app import App
+from mailgate.db import queries
+from mailgate.db.models import Decision as DecisionRow
+from mailgate.db.models import InboxItem, Message, OutboxMessage, Subscription, Ticket
+from mailgate.ingest.store import Stored, store_raw
+from mailgate.mail.compose import Outgoing
+from mailgate.mail.loops import automatic_reason
+from mailgate.mail.parse import parse_message
+from mailgate.mail.quotes import own_text
+from mailgate.mail.subject import read_tags
+from mailgate.model import Outcome, ParsedMail
+from mailgate.policy.clauses import CLAUSES
+from mailgate.policy.decide import Decision, decide
+from mailgate.policy.facts import Facts
+from mailgate.policy.rules.subscription import resolve_subscription
+from mailgate.sla.deadlines import response_due
+
+log = logging.getLogger("mailgate.pipeline")
+
+CLAIM_LEASE = dt.timedelta(minutes=5)
+LEVEL_LABELS = {1: "urgent", 2: "high", 3: "normal", 4: "low"}
+TIER_LABELS = {"standard": "Standard", "premier": "Premier"}
+
+
+@dataclass(frozen=True)
+class Result:
+    """What became of one inbound message; ``mailgate ingest`` prints it as JSON."""
+
+    inbox_id: int
+    outcome: Outcome
+    ticket: str | None = None
+    reason: str | None = None
+    severity: int | None = None
+    tier: str | None = None
+    subscription: str | None = None
+    due: dt.datetime | None = None
+    message_id: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "outcome": str(self.outcome),
+            "ticket": self.ticket,
+            "reason": str(self.reason) if self.reason else None,
+            "severity": self.severity,
+            "tier": self.tier,
+            "subscription": self.subscription,
+            "due": self.due.isoformat() if self.due else None,
+        }
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def ingest(
+    app: App,
+    raw: bytes,
+    *,
+    source: str,
+    origin: str | None = None,
+    envelope_from: str | None = None,
+    envelope_to: tuple[str, ...] = (),
+    now: dt.datetime | None = None,
+) -> Result:
+    """Store then process one message (the pipe command). StoreError propagates."""
+    now = now or utcnow()
+    stored = store_raw(
+        app.db,
+        raw,
+        source=source,
+        received_at=now,
+        origin=origin,
+        envelope_from=envelope_from,
+        envelope_to=envelope_to,
+    )
+    return process_stored(app, stored, now=now)
+
+
+def process_stored(app: App, stored: Stored, *, now: dt.datetime | None = None) -> Result:
+    if stored.duplicate:
+        with app.db.transaction() as session:
+            item = session.get(InboxItem, stored.inbox_id)
+            assert item is not None
+            original = _result_from_row(session, item)
+        return Result(
+            stored.inbox_id,
+            Outcome.DUPLICATE,
+            ticket=original.ticket,
+            reason=original.reason,
+            severity=original.severity,
+            tier=original.tier,
+            subscription=original.subscription,
+            due=original.due,
+            message_id=original.message_id,
+        )
+    return process_item(app, stored.inbox_id, now=now)
+
+
+def process_pending(app: App, *, now: dt.datetime | None = None, limit: int = 500) -> list[Result]:
+    """Process every pending inbox item (start-up recovery, `poll --once`, tests)."""
+    results = []
+    while True:
+        with app.db.transaction() as session:
+            ids = queries.pending_inbox_ids(session, now or utcnow(), limit)
+        if not ids:
+            return results
+        batch = [process_item(app, inbox_id, now=now) for inbox_id in ids]
+        results.extend(batch)
+        if len(ids) < limit:
+            return results
+
+
+def process_item(app: App, inbox_id: int, *, now: dt.datetime | None = None) -> Result:
+    started = time.perf_counter()
+    now = now or utcnow()
+    with app.db.transaction() as session:
+        claimed = queries.claim_inbox_item(session, inbox_id, app.owner, utcnow(), CLAIM_LEASE)
+        item = session.get(InboxItem, inbox_id)
+        if item is None:
+            raise LookupError(f"inbox item {inbox_id} does not exist")
+        if not claimed:  # done already, or another process has it
+            return _result_from_row(session, item)
+        raw, received_at = item.raw, item.received_at
+        envelope_from, envelope_to = item.envelope_from, tuple(item.envelope_to or ())
+        source = item.source
+    try:
+        mail = parse_message(raw, envelope_from=envelope_from, envelope_to=envelope_to)
+        with app.db.transaction() as session:
+            result = _apply(app, session, inbox_id, mail, received_at, now)
+    except Exception as exc:
+        result = _quarantine(app, inbox_id, exc)
+        mail = None
+    log.info(
+        "source=%s message_id=%s outcome=%s ticket=%s reason=%s ms=%.1f",
+        source,
+        mail.message_id if mail else "-",
+        result.outcome,
+        result.ticket or "-",
+        result.reason or "-",
+        (time.perf_counter() - started) * 1000,
+    )
+    return result
+
+
+def retry_quarantined(app: App, inbox_ids: list[int] | None = None) -> list[Result]:
+    """Put quarantined items back to pending and process them (``mailgate inbox retry``)."""
+    with app.db.transaction() as session:
+        ids = list(
+            session.scalars(
+                select(InboxItem.id)
+                .where(InboxItem.status == "quarantined")
+                .where(InboxItem.id.in_(inbox_ids) if inbox_ids else True)
+                .order_by(InboxItem.id)
+            )
+        )
+        if ids:
+            session.execute(
+                update(InboxItem)
+                .where(InboxItem.id.in_(ids))
+                .values(status="pending", claimed_until=None, claimed_by=None)
+            )
+    return [process_item(app, i) for i in ids]
+
+
+# ---------------------------------------------------------------- facts
+
+
+def gather_facts(app: App, session: Session, mail: ParsedMail, received_at: dt.datetime) -> Facts:
+    tz = ZoneInfo(app.settings.sla.timezone)
+    sender_addr = mail.sender
+    sender = sender_addr.lower if sender_addr else None
+    tags = read_tags(mail.subject, app.subscription_re, app.ticket_re)
+    named = queries.get_subscription(session, tags.subscription_id) if tags.subscription_id else None
+    by_contact = queries.subscriptions_of_contact(session, sender) if sender else ()
+    return Facts(
+        now=received_at,
+        today=received_at.astimezone(tz).date(),
+        sender=sender,
+        tags=tags,
+        named_subscription=named,
+        sender_subscriptions=by_contact,
+        automatic=automatic_reason(mail),
+        own_text=own_text(mail.text),
+    )
+
+
+# ---------------------------------------------------------------- apply
+
+
+def _apply(
+    app: App,
+    session: Session,
+    inbox_id: int,
+    mail: ParsedMail,
+    received_at: dt.datetime,
+    now: dt.datetime,
+) -> Result:
+    facts = gather_facts(app, session, mail, received_at)
+    decision = decide(mail, facts, app.chain)
+    if decision.outcome == "accept":
+        return _create_ticket(app, session, inbox_id, mail, facts, decision, received_at, now)
+    return _record_refusal(app, session, inbox_id, mail, facts, decision, now)
+
+
+def _decision_row(
+    session: Session,
+    inbox_id: int,
+    mail: ParsedMail,
+    facts: Facts,
+    decision: Decision,
+    outcome: Outcome,
+    now: dt.datetime,
+    ticket_id: int | None = None,
+    subscription_id: str | None = None,
+) -> DecisionRow:
+    row = DecisionRow(
+        inbox_id=inbox_id,
+        ticket_id=ticket_id,
+        outcome=str(outcome),
+        reason=decision.reason,
+        sender=facts.sender,
+        subject=mail.subject[:2000],
+        subscription_id=subscription_id,
+        record=decision.record_json(),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _finish_inbox(
+    session: Session,
+    inbox_id: int,
+    outcome: Outcome,
+    now: dt.datetime,
+    reason: str | None = None,
+    ticket_id: int | None = None,
+) -> None:
+    session.execute(
+        update(InboxItem)
+        .where(InboxItem.id == inbox_id)
+        .values(
+            status="done",
+            outcome=str(outcome),
+            reason=reason,
+            ticket_id=ticket_id,
+            processed_at=now,
+            error=None,
+            claimed_until=None,
+        )
+    )
+
+
+def _queue(
+    session: Session,
+    out: Outgoing,
+    *,
+    dedupe_key: str,
+    now: dt.datetime,
+    ticket_id: int | None = None,
+    decision_id: int | None = None,
+    state: str = "pending",
+) -> OutboxMessage:
+    row = OutboxMessage(
+        kind=out.kind,
+        dedupe_key=dedupe_key,
+        message_id=out.message_id,
+        ticket_id=ticket_id,
+        decision_id=decision_id,
+        mail_from=out.mail_from,
+        recipients=list(out.recipients),
+        subject=out.subject,
+        raw=out.raw,
+        state=state,
+        attempts=0,
+        next_attempt_at=now if state == "pending" else None,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def greeting_name(mail: ParsedMail) -> str:
+    name = (mail.sender.name if mail.sender else "") or (mail.from_.name if mail.from_ else "")
+    name = " ".join(name.replace('"', "").split())
+    if not name or "@" in name:
+        return "there"
+    return name
+
+
+def _format_due(due: dt.datetime, tz: ZoneInfo) -> tuple[str, str]:
+    local = due.astimezone(tz)
+    return (
+        local.strftime("%a %d %b %Y %H:%M ") + f"{local.tzname()} ({tz.key})",
+        due.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def coverage_text(app: App, tier: str, level: int) -> str:
+    sla = app.settings.sla
+    days = ", ".join(d.capitalize() for d in sla.business_days)
+    text = (
+        f"{days} {sla.business_start:%H:%M}-{sla.business_end:%H:%M} {sla.timezone},"
+        " public holidays excluded"
+    )
+    if sla.weekend_covered(tier, level):
+        text += f"; weekends from {sla.weekend_start} to {sla.weekend_end}"
+    return text
+
+
+def base_context(app: App, mail: ParsedMail) -> dict[str, Any]:
+    versions = app.settings.policy.versions
+    return {
+        "greeting_name": greeting_name(mail),
+        "support_name": app.settings.mail.support_name,
+        "support_address": app.settings.mail.support_address,
+        "original_subject": " ".join(mail.subject.split())[:200] or "(no subject)",
+        "latest_version": versions.latest,
+        "supported_versions": ", ".join(f"{m}.x" for m in versions.supported_majors),
+        "subscription_example": _subscription_example(app),
+    }
+
+
+def _subscription_example(app: App) -> str:
+    pattern = app.settings.tickets.subscription_pattern
+    return "SUB-12345" if pattern == r"SUB-\d{5}" else f"your subscription ID ({pattern})"
+
+
+def _create_ticket(
+    app: App,
+    session: Session,
+    inbox_id: int,
+    mail: ParsedMail,
+    facts: Facts,
+    decision: Decision,
+    received_at: dt.datetime,
+    now: dt.datetime,
+) -> Result:
+    sub_info, _ = resolve_subscription(facts)
+    assert sub_info is not None  # the subscription rule refuses otherwise
+    tier = sub_info.tier
+    sender = mail.sender
+    assert sender is not None
+    ticket = Ticket(
+        subscription_id=sub_info.id,
+        tier=tier,
+        severity=decision.severity,
+        severity_source=decision.severity_source,
+        environment=facts.tags.environment,
+        production=facts.tags.production is not False,
+        status="open",
+        requester=sender.lower,
+        requester_name=sender.name or None,
+        subject=facts.tags.clean[:2000] or "(no subject)",
+        received_at=received_at,
+        tags=list(decision.tags),
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    ticket.public_id = app.settings.tickets.public_id(ticket.id)
+    ticket.due_at = response_due(received_at, tier, decision.severity, app.calendar)
+    ticket.next_check_at = ticket.due_at
+    session.add(
+        Message(
+            ticket_id=ticket.id,
+            inbox_id=inbox_id,
+            direction="in",
+            kind="request",
+            message_id=mail.message_id,
+            author=sender.lower,
+            subject=mail.subject[:2000],
+            body_text=facts.own_text or mail.text,
+            public=True,
+            created_at=received_at,
+        )
+    )
+    row = _decision_row(
+        session, inbox_id, mail, facts, decision, Outcome.TICKET_CREATED, now, ticket.id, sub_info.id
+    )
+    tz = ZoneInfo(app.settings.sla.timezone)
+    due_local, due_utc = _format_due(ticket.due_at, tz)
+    level_evidence = decision.evidence("non_production_cap")
+    context = base_context(app, mail) | {
+        "ticket": {
+            "id": ticket.public_id,
+            "subject": ticket.subject,
+            "organization": sub_info.organization,
+            "subscription": sub_info.id,
+            "tier_label": TIER_LABELS.get(tier, tier),
+            "level": ticket.severity,
+            "level_label": LEVEL_LABELS[ticket.severity],
+            "level_source": ticket.severity_source,
+            "requested_level": level_evidence.get("requested_level"),
+            "environment": facts.tags.environment,
+            "due_local": due_local,
+            "due_utc": due_utc,
+            "coverage": coverage_text(app, tier, ticket.severity),
+            "ask_version": "ask_version" in decision.notes,
+        }
+    }
+    ack = app.composer.compose(
+        kind="ack",
+        template="ack",
+        context=context,
+        to=[sender.formatted()],
+        subject=f"[{ticket.public_id}] {ticket.subject}",
+        label=ticket.public_id,
+        in_reply_to=mail.message_id,
+        references=mail.references,
+        now=now,
+    )
+    _queue(session, ack, dedupe_key=f"ack:{inbox_id}", now=now, ticket_id=ticket.id,
+           decision_id=row.id)
+    session.add(
+        Message(
+            ticket_id=ticket.id,
+            direction="out",
+            kind="ack",
+            message_id=ack.message_id,
+            author=app.settings.mail.support_address,
+            subject=ack.subject,
+            body_text="",
+            public=True,
+            created_at=now,
+        )
+    )
+    _finish_inbox(session, inbox_id, Outcome.TICKET_CREATED, now, ticket_id=ticket.id)
+    return Result(
+        inbox_id,
+        Outcome.TICKET_CREATED,
+        ticket=ticket.public_id,
+        severity=ticket.severity,
+        tier=tier,
+        subscription=sub_info.id,
+        due=ticket.due_at,
+        message_id=mail.message_id,
+    )
+
+
+def _record_refusal(
+    app: App,
+    session: Session,
+    inbox_id: int,
+    mail: ParsedMail,
+    facts: Facts,
+    decision: Decision,
+    now: dt.datetime,
+) -> Result:
+    sub_info, _ = resolve_subscription(facts)
+    sub_id = sub_info.id if sub_info else facts.tags.subscription_id
+    if decision.outcome == "ignore":
+        _decision_row(session, inbox_id, mail, facts, decision, Outcome.IGNORED, now,
+                      subscription_id=sub_id)
+        _finish_inbox(session, inbox_id, Outcome.IGNORED, now, reason=decision.reason)
+        return Result(inbox_id, Outcome.IGNORED, reason=decision.reason,
+                      message_id=mail.message_id)
+    row = _decision_row(session, inbox_id, mail, facts, decision, Outcome.REJECTED, now,
+                        subscription_id=sub_id)
+    reason = decision.reason or "rejected"
+    sender = mail.sender
+    if sender is not None:
+        state = "pending" if _under_refusal_limit(app, session, facts.sender or "", now) else (
+            "suppressed"
+        )
+        refusal = compose_refusal(app, mail, facts, decision, now)
+        _queue(session, refusal, dedupe_key=f"rejection:{inbox_id}", now=now,
+               decision_id=row.id, state=state)
+    _finish_inbox(session, inbox_id, Outcome.REJECTED, now, reason=reason)
+    return Result(
+        inbox_id,
+        Outcome.REJECTED,
+        reason=reason,
+        tier=sub_info.tier if sub_info else None,
+        subscription=sub_id,
+        message_id=mail.message_id,
+    )
+
+
+def _under_refusal_limit(app: App, session: Session, sender: str, now: dt.datetime) -> bool:
+    limit = app.settings.policy.refusals_per_sender_per_day
+    tz = ZoneInfo(app.settings.sla.timezone)
+    local = now.astimezone(tz)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+    return queries.refusals_sent_since(session, sender, day_start) < limit
+
+
+def refusal_context(app: App, mail: ParsedMail, facts: Facts, decision: Decision) -> dict[str, Any]:
+    reason = decision.reason or ""
+    clause_id, clause = CLAUSES.get(reason, ("P-OUT", "Support is limited by the policy."))
+    evidence: dict[str, Any] = {}
+    for result in decision.record:
+        if result.verdict == "hit" and result.reason == reason:
+            evidence = dict(result.evidence)
+    sub_info, _ = resolve_subscription(facts)
+    return base_context(app, mail) | {
+        "reason": reason,
+        "clause_id": clause_id,
+        "clause": clause,
+        "sender": facts.sender or "your address",
+        "organization": sub_info.organization if sub_info else None,
+        "subscription": evidence.get("subscription") or facts.tags.subscription_id,
+        "valid_from": evidence.get("valid_from"),
+        "valid_until": evidence.get("valid_until"),
+        "candidates": evidence.get("candidates") or [],
+        "matched": evidence.get("matched"),
+        "language_name": evidence.get("language_name") or evidence.get("language") or
+        "another language",
+        "version_found": evidence.get("version"),
+    }
+
+
+def compose_refusal(
+    app: App, mail: ParsedMail, facts: Facts, decision: Decision, now: dt.datetime
+) -> Outgoing:
+    sender = mail.sender
+    assert sender is not None
+    subject = " ".join(mail.subject.split()) or "your request"
+    return app.composer.compose(
+        kind="rejection",
+        template=f"refusal/{decision.reason}",
+        context=refusal_context(app, mail, facts, decision),
+        # Refusals go to the sender only, never to people in CC.
+        to=[sender.formatted()],
+        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+        label="refusal",
+        in_reply_to=mail.message_id,
+        references=mail.references,
+        now=now,
+    )
+
+
+# ---------------------------------------------------------------- failures
+
+
+def _quarantine(app: App, inbox_id: int, exc: BaseException) -> Result:
+    text = "".join(traceback.format_exception(exc))[-20000:]
+    log.exception("inbox item %s quarantined", inbox_id, exc_info=exc)
+    with app.db.transaction() as session:
+        session.execute(
+            update(InboxItem)
+            .where(InboxItem.id == inbox_id)
+            .values(
+                status="quarantined",
+                outcome=str(Outcome.QUARANTINED),
+                error=text,
+                claimed_until=None,
+            )
+        )
+    return Result(inbox_id, Outcome.QUARANTINED, error=f"{type(exc).__name__}: {exc}")
+
+
+def _result_from_row(session: Session, item: InboxItem) -> Result:
+    outcome = Outcome(item.outcome) if item.outcome else Outcome.QUARANTINED
+    if item.status in ("pending", "processing"):
+        outcome = Outcome.DUPLICATE  # being processed elsewhere right now
+    ticket = session.get(Ticket, item.ticket_id) if item.ticket_id else None
+    sub_id = None
+    if ticket is None:
+        sub_id = session.scalar(
+            select(DecisionRow.subscription_id).where(DecisionRow.inbox_id == item.id)
+        )
+    tier = ticket.tier if ticket else None
+    if ticket is None and sub_id:
+        sub = session.get(Subscription, sub_id)
+        tier = sub.tier if sub else None
+    return Result(
+        item.id,
+        outcome,
+        ticket=ticket.public_id if ticket else None,
+        reason=item.reason,
+        severity=ticket.severity if ticket else None,
+        tier=tier,
+        subscription=ticket.subscription_id if ticket else sub_id,
+        due=ticket.due_at if ticket else None,
+        message_id=item.message_id,
+        error=item.error.splitlines()[-1] if item.error else None,
+    )

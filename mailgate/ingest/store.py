@@ -1,0 +1,89 @@
+"""The one way raw mail enters mailgate: commit the bytes to the inbox, unaltered.
+
+Every intake (SMTP, IMAP, pipe) calls ``store_raw`` and acknowledges its peer only after
+it returns. The inbox's unique dedupe key (Message-ID, else a hash of the bytes) makes a
+second arrival of the same message a duplicate, whichever intake it comes through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from mailgate.db.engine import Database
+from mailgate.db.models import InboxItem
+from mailgate.errors import StoreError
+from mailgate.mail.parse import header_message_id
+
+_MAX_KEY = 250
+
+
+@dataclass(frozen=True)
+class Stored:
+    inbox_id: int
+    duplicate: bool
+
+
+def dedupe_key(raw: bytes) -> tuple[str, str | None, str]:
+    """(dedupe key, Message-ID, sha256 of the bytes)."""
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        message_id = header_message_id(raw)
+    except Exception:  # a header block we cannot read still gets stored, by its hash
+        message_id = None
+    if message_id:
+        key = f"mid:{message_id}"
+        if len(key) > _MAX_KEY:
+            key = "mid-sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+        return key, message_id, digest
+    return f"sha256:{digest}", None, digest
+
+
+def store_raw(
+    db: Database,
+    raw: bytes,
+    *,
+    source: str,
+    received_at: dt.datetime,
+    origin: str | None = None,
+    envelope_from: str | None = None,
+    envelope_to: Sequence[str] = (),
+) -> Stored:
+    """Commit ``raw`` to the inbox; raises StoreError when it could not be committed."""
+    key, message_id, digest = dedupe_key(raw)
+    item = InboxItem(
+        received_at=received_at,
+        source=source,
+        origin=origin,
+        dedupe_key=key,
+        message_id=message_id[:998] if message_id else None,
+        sha256=digest,
+        size=len(raw),
+        raw=raw,
+        envelope_from=envelope_from,
+        envelope_to=list(envelope_to),
+        status="pending",
+        attempts=0,
+    )
+    try:
+        with db.transaction() as session:
+            session.add(item)
+            session.flush()
+            return Stored(item.id, duplicate=False)
+    except IntegrityError:
+        pass  # the same message is already stored: look it up below
+    except SQLAlchemyError as exc:
+        raise StoreError(f"could not store the message: {type(exc).__name__}: {exc}") from exc
+    try:
+        with db.transaction() as session:
+            existing = session.scalar(select(InboxItem.id).where(InboxItem.dedupe_key == key))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"could not check for a duplicate: {exc}") from exc
+    if existing is None:
+        raise StoreError("the message conflicted with a stored one that then vanished")
+    return Stored(existing, duplicate=True)

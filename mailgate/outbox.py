@@ -1,0 +1,256 @@
+"""Deliver the outbox: claim due rows, hand them to a transport, record every attempt.
+
+Rows are claimed with a conditional UPDATE (state pending, due, no live lease), which
+only one process can win, on SQLite and on PostgreSQL alike: several senders sharing one
+database never send a row twice. A crash between delivery and the commit that records
+it can resend once the lease lapses; the stable Message-ID lets the receiving side
+recognise the repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import mailbox
+import random
+import smtplib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import and_, or_, select, update
+
+from mailgate.config import OutboxSettings, RelaySettings
+from mailgate.db.engine import Database
+from mailgate.db.models import OutboxAttempt, OutboxMessage
+
+log = logging.getLogger("mailgate.outbox")
+
+
+class DeliveryError(Exception):
+    """Delivery failed; ``permanent`` failures are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    name: str
+
+    def deliver(self, mail_from: str, recipients: list[str], raw: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MaildirTransport:
+    """Writes each message as one file into a Maildir (``new/``), atomically."""
+
+    name = "maildir"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._box = mailbox.Maildir(str(self.path), create=True)
+
+    def deliver(self, mail_from: str, recipients: list[str], raw: bytes) -> None:
+        try:
+            self._box.add(raw)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        return None
+
+
+class SmtpTransport:
+    """Delivers through an SMTP relay with STARTTLS, implicit TLS or none."""
+
+    name = "smtp"
+
+    def __init__(self, relay: RelaySettings) -> None:
+        self.relay = relay
+        self._conn: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.relay.ca_file)
+
+    def _connect(self) -> smtplib.SMTP:
+        r = self.relay
+        conn: smtplib.SMTP
+        if r.security == "tls":
+            conn = smtplib.SMTP_SSL(r.host, r.port, timeout=r.timeout, context=self._context())
+        else:
+            conn = smtplib.SMTP(r.host, r.port, timeout=r.timeout)
+            if r.security == "starttls":
+                conn.starttls(context=self._context())
+        if r.username:
+            conn.login(r.username, r.effective_password)
+        return conn
+
+    def deliver(self, mail_from: str, recipients: list[str], raw: bytes) -> None:
+        for attempt in (1, 2):  # a reused connection may have been dropped by the relay
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                refused = self._conn.sendmail(mail_from, recipients, raw)
+            except smtplib.SMTPRecipientsRefused as exc:
+                codes = [code for code, _ in exc.recipients.values()]
+                self.close()
+                raise DeliveryError(
+                    f"all recipients refused: {exc.recipients}",
+                    permanent=all(500 <= c < 600 for c in codes),
+                ) from exc
+            except smtplib.SMTPResponseException as exc:
+                self.close()
+                raise DeliveryError(
+                    f"relay answered {exc.smtp_code} {exc.smtp_error!r}",
+                    permanent=500 <= exc.smtp_code < 600,
+                ) from exc
+            except (smtplib.SMTPServerDisconnected, ConnectionResetError) as exc:
+                self.close()
+                if attempt == 2:
+                    raise DeliveryError(f"relay disconnected: {exc}") from exc
+                continue
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise DeliveryError(f"relay {self.relay.host}:{self.relay.port}: {exc}") from exc
+            if refused:
+                log.warning("relay refused some recipients: %s", refused)
+            return
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+            self._conn = None
+
+
+def make_transport(settings: OutboxSettings) -> Transport:
+    if settings.transport == "smtp":
+        return SmtpTransport(settings.relay)
+    return MaildirTransport(settings.maildir)
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def backoff(settings: OutboxSettings, attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds before the next try: doubling from ``backoff_initial``, capped, +-10% jitter
+    so that many failed rows do not all retry in the same second."""
+    base = min(settings.backoff_initial * (2 ** max(attempts - 1, 0)), settings.backoff_max)
+    return base * (rng or random).uniform(0.9, 1.1)
+
+
+class OutboxSender:
+    def __init__(
+        self, db: Database, settings: OutboxSettings, transport: Transport, owner: str
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.transport = transport
+        self.owner = owner
+
+    def _due_ids(self, now: dt.datetime, limit: int) -> list[int]:
+        with self.db.transaction() as session:
+            return list(
+                session.scalars(
+                    select(OutboxMessage.id)
+                    .where(
+                        OutboxMessage.state == "pending",
+                        OutboxMessage.next_attempt_at <= now,
+                        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                    )
+                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                    .limit(limit)
+                )
+            )
+
+    def _claim(self, outbox_id: int, now: dt.datetime) -> OutboxMessage | None:
+        lease_until = now + dt.timedelta(seconds=self.settings.lease_seconds)
+        with self.db.transaction() as session:
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.state == "pending",
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                )
+                .values(lease_owner=self.owner, lease_until=lease_until)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                return None
+            return session.get(OutboxMessage, outbox_id)
+
+    def drain(self, now: dt.datetime | None = None, limit: int | None = None) -> DrainResult:
+        """Deliver every row due at ``now``; returns what happened."""
+        now = now or dt.datetime.now(dt.UTC)
+        sent = retried = failed = 0
+        batch = limit or self.settings.batch_size
+        while True:
+            ids = self._due_ids(now, batch)
+            if not ids:
+                break
+            for outbox_id in ids:
+                row = self._claim(outbox_id, now)
+                if row is None:
+                    continue  # another sender has it
+                state = self._deliver(row, now)
+                sent += state == "sent"
+                retried += state == "pending"
+                failed += state == "failed"
+            if len(ids) < batch or limit:
+                break
+        return DrainResult(sent, retried, failed)
+
+    def _deliver(self, row: OutboxMessage, now: dt.datetime) -> str:
+        error: str | None = None
+        permanent = False
+        try:
+            self.transport.deliver(row.mail_from, list(row.recipients), row.raw)
+        except DeliveryError as exc:
+            error, permanent = str(exc), exc.permanent
+        except Exception as exc:  # a transport bug must not stop the other rows
+            error = f"{type(exc).__name__}: {exc}"
+        attempts = row.attempts + 1
+        at = dt.datetime.now(dt.UTC)
+        if error is None:
+            values: dict[str, object] = {"state": "sent", "sent_at": at, "last_error": None}
+            state = "sent"
+        elif permanent or attempts >= self.settings.max_attempts:
+            values = {"state": "failed", "last_error": error}
+            state = "failed"
+        else:
+            delay = dt.timedelta(seconds=backoff(self.settings, attempts))
+            values = {"state": "pending", "last_error": error, "next_attempt_at": now + delay}
+            state = "pending"
+        with self.db.transaction() as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(and_(OutboxMessage.id == row.id, OutboxMessage.lease_owner == self.owner))
+                .values(attempts=attempts, lease_owner=None, lease_until=None, **values)
+                .execution_options(synchronize_session=False)
+            )
+            session.add(
+                OutboxAttempt(
+                    outbox_id=row.id,
+                    at=at,
+                    ok=error is None,
+                    transport=self.transport.name,
+                    error=error,
+                    owner=self.owner,
+                )
+            )
+        if error:
+            log.warning("outbox %s (%s) attempt %d failed: %s", row.id, row.kind, attempts, error)
+        else:
+            log.info("outbox %s (%s) sent to %s", row.id, row.kind, ", ".join(row.recipients))
+        return state

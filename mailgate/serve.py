@@ -1,0 +1,198 @@
+"""``mailgate serve``: the SMTP listener, the processing worker and the outbox sender in
+one asyncio loop, with blocking database work on threads.
+
+On SIGTERM (or SIGINT) it stops accepting mail, finishes the messages in hand, processes
+what was stored, delivers what is due, and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from mailgate.app import App
+from mailgate.ingest import pipeline
+from mailgate.ingest.smtp import GatewayHandler, GatewaySMTP
+from mailgate.ingest.store import Stored, store_raw
+from mailgate.outbox import OutboxSender, Transport, make_transport
+
+log = logging.getLogger("mailgate.serve")
+
+
+class Gateway:
+    def __init__(self, app: App, *, transport: Transport | None = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.transport = transport or make_transport(app.settings.outbox)
+        self.sender = OutboxSender(app.db, app.settings.outbox, self.transport, app.owner)
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self.store_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store")
+        self.work_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="process")
+        self.send_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self.outbox_wakeup = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.handler = GatewayHandler(
+            self._store,
+            self._on_stored,
+            support_addresses=app.settings.smtp.support_addresses,
+            executor=self.store_pool,
+        )
+        self.server: asyncio.Server | None = None
+        self.ready = threading.Event()
+        self.port: int | None = None
+        # Periodic jobs added by other parts (SLA ticks, digests): (name, interval, fn).
+        self.periodic: list[tuple[str, float, Callable[[], object]]] = []
+        self.background: list[Callable[[threading.Event], None]] = []
+        self._thread_stop = threading.Event()
+
+    def _store(
+        self,
+        raw: bytes,
+        peer: str,
+        mail_from: str | None,
+        rcpt_tos: tuple[str, ...],
+        now: dt.datetime,
+    ) -> Stored:
+        return store_raw(
+            self.app.db,
+            raw,
+            source="smtp",
+            received_at=now,
+            origin=peer,
+            envelope_from=mail_from,
+            envelope_to=rcpt_tos,
+        )
+
+    def _on_stored(self, stored: Stored) -> None:
+        if stored.duplicate:
+            log.info("source=smtp inbox=%s outcome=duplicate", stored.inbox_id)
+            return
+        self.queue.put_nowait(stored.inbox_id)
+
+    async def _process_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            inbox_id = await self.queue.get()
+            try:
+                await loop.run_in_executor(self.work_pool, pipeline.process_item, self.app, inbox_id)
+            except Exception:
+                log.exception("processing inbox item %s failed", inbox_id)
+            finally:
+                self.queue.task_done()
+            self.outbox_wakeup.set()
+
+    async def _outbox_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await loop.run_in_executor(self.send_pool, self.sender.drain)
+            except Exception:
+                log.exception("outbox pass failed")
+            self.outbox_wakeup.clear()
+            # Sleep until woken (new mail queued) or the poll interval passes. asyncio.wait
+            # rather than wait_for: on 3.11 a cancelled wait_for can hang on its inner task.
+            waiter = asyncio.ensure_future(self.outbox_wakeup.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self.settings.outbox.poll_interval)
+            finally:
+                waiter.cancel()
+
+    async def _periodic_loop(self, name: str, interval: float, fn: Callable[[], object]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await loop.run_in_executor(self.send_pool, fn)
+            except Exception:
+                log.exception("%s failed", name)
+            self.outbox_wakeup.set()
+            await asyncio.sleep(interval)
+
+    async def _recover(self) -> None:
+        """Process what an earlier run stored but did not finish."""
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.work_pool, pipeline.process_pending, self.app)
+        if results:
+            log.info("recovered %d stored message(s) from an earlier run", len(results))
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self.stopping = stop or asyncio.Event()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
+        smtp = self.settings.smtp
+        await self._recover()
+        if smtp.enabled:
+            self.server = await loop.create_server(
+                lambda: GatewaySMTP(
+                    self.handler,
+                    hostname=smtp.hostname,
+                    ident="mailgate",
+                    data_size_limit=smtp.max_message_bytes,
+                    enable_SMTPUTF8=True,
+                    decode_data=False,
+                ),
+                host=smtp.host,
+                port=smtp.port,
+            )
+            self.port = self.server.sockets[0].getsockname()[1]
+            log.info("SMTP listener on %s:%s", smtp.host, self.port)
+        tasks = [
+            asyncio.create_task(self._process_loop(), name="process"),
+            asyncio.create_task(self._outbox_loop(), name="outbox"),
+        ]
+        tasks += [
+            asyncio.create_task(self._periodic_loop(n, i, f), name=n) for n, i, f in self.periodic
+        ]
+        threads = [
+            threading.Thread(target=fn, args=(self._thread_stop,), daemon=True)
+            for fn in self.background
+        ]
+        for t in threads:
+            t.start()
+        self.ready.set()
+        await self.stopping.wait()
+        log.info("stopping: no new mail accepted; finishing the messages in hand")
+        await self._shutdown(tasks, threads)
+
+    async def _shutdown(
+        self, tasks: list[asyncio.Task[None]], threads: list[threading.Thread]
+    ) -> None:
+        self.handler.accepting = False
+        if self.server is not None:
+            self.server.close()
+        self._thread_stop.set()
+        grace = self.settings.smtp.shutdown_grace
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.handler.in_flight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await _bounded(self.queue.join(), max(deadline - asyncio.get_running_loop().time(), 1))
+        for t in threads:
+            t.join(timeout=max(deadline - asyncio.get_running_loop().time(), 1))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            await loop.run_in_executor(self.send_pool, self.sender.drain)
+        for pool in (self.store_pool, self.work_pool, self.send_pool):
+            pool.shutdown(wait=True)
+        self.transport.close()
+        log.info("stopped")
+
+
+async def _bounded(awaitable: Awaitable[object], timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(awaitable, timeout)
+
+
+def serve(app: App) -> int:
+    gateway = Gateway(app)
+    asyncio.run(gateway.run())
+    return 0
