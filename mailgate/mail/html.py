@@ -13,8 +13,9 @@ outside the quote container, mobile taglines, closing + contact blocks):
 * Apple Mail / Thunderbird ``<blockquote type="cite">``, Thunderbird ``moz-cite-prefix`` and
   ``moz-signature``; Yahoo ``yahoo_quoted``; Outlook on the web ``id="Signature"``;
 * Outlook, from the marker to the end of the document: ``<div id="divRplyFwdMsg">``,
-  ``<div id="appendonsend">``, the header ``<div>`` with ``border-top:solid #E1E1E1`` (or
-  ``#B5C4DF``, Outlook 2007-2010), and an ``<hr>`` directly followed by a From:/Sent: block.
+  ``<div id="appendonsend">``, new Outlook's ``mail-editor-reference-message-container``,
+  the header ``<div>`` with ``border-top:solid #E1E1E1`` (``#B5C4DF`` in Outlook 2007-2010),
+  and an ``<hr>`` directly followed by a From:/Sent: block.
 
 When that leaves nothing (a bare forward: Gmail wraps forwarded mail in ``gmail_quote``,
 Apple Mail in a cite blockquote), the whole document is rendered and handed to
@@ -55,14 +56,14 @@ def strip_html_reply(html: str) -> str:
 
 # ------------------------------------------------------------------------------ events
 
-Attrs = tuple[tuple[str, str], ...]
+_Attrs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
 class _Event:
     kind: str  # "start", "end", "startend" or "data"
     tag: str = ""
-    attrs: Attrs = ()
+    attrs: _Attrs = ()
     data: str = ""
 
     def attr(self, name: str) -> str:
@@ -95,7 +96,7 @@ class _Collector(HTMLParser):
         self.events.append(_Event("data", data=data))
 
 
-def _attrs(attrs: list[tuple[str, str | None]]) -> Attrs:
+def _attrs(attrs: list[tuple[str, str | None]]) -> _Attrs:
     return tuple((key.lower(), value or "") for key, value in attrs)
 
 
@@ -132,7 +133,7 @@ _OUTLOOK_BORDER = re.compile(r"border-top:\s*solid\s+#(?:e1e1e1|b5c4df)", re.IGN
 #: "From:" and a second header field soon after, as Outlook renders them under an <hr>.
 _HEADER_TEXT = re.compile(
     r"\s*(?:from|von|de|da|van|od|från|fra)\s*:.{1,200}?"
-    r"(?:sent|date|gesendet|datum|envoyé|enviado|fecha|inviato|verzonden|wysłano|skickat"
+    r"\b(?:sent|date|gesendet|datum|envoyé|enviado|fecha|inviato|verzonden|wysłano|skickat"
     r"|sendt|to|an|à|para|aan|do|till|til)\s*:",
     re.IGNORECASE | re.DOTALL,
 )
@@ -156,11 +157,12 @@ def _text_after(events: Sequence[_Event], start: int, limit: int = 300) -> str:
     size = 0
     for event in events[start + 1 : start + 200]:
         if event.kind == "data":
-            text.append(event.data)
-            size += len(event.data)
+            text.append(event.data[:limit])
+            size += len(text[-1])
             if size >= limit:
                 break
-    return " ".join("".join(text).split())[:limit]
+    # Pieces joined by a space: "<b>From:</b> IREX<br><b>Sent:</b>" must not read "IREXSent:".
+    return " ".join(" ".join(text).split())[:limit]
 
 
 def _starts_outlook_history(events: Sequence[_Event], k: int) -> bool:

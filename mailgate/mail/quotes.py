@@ -634,7 +634,7 @@ def _strip(lines: Sequence[str], depth: int) -> Stripped:
     cut = _signature_start(own)
     body, signature = own[:cut], own[cut:]
     bare_forward = boundary is not None and boundary.kind == "forward" and not _join(body)
-    if False and boundary is not None and bare_forward and depth < _MAX_FORWARD_DEPTH:
+    if boundary is not None and bare_forward and depth < _MAX_FORWARD_DEPTH:
         inner = _unwrap_forward(lines, boundary, depth)
         return Stripped(
             text=inner.text,
