@@ -7,8 +7,10 @@ import re
 import socket
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from mailgate.config import Settings
+from mailgate.conversation.tokens import ReplyTokens, load_secret
 from mailgate.db.engine import Database
 from mailgate.mail.compose import Composer
 from mailgate.mail.subject import compile_subscription_pattern, ticket_tag_pattern
@@ -50,6 +52,12 @@ class App:
             support_name=mail.support_name,
             id_domain=mail.id_domain,
         )
+
+    @cached_property
+    def reply_tokens(self) -> ReplyTokens:
+        conv = self.settings.conversation
+        secret = load_secret(conv.hmac_secret, conv.hmac_secret_env, Path(conv.secret_file))
+        return ReplyTokens(secret, self.settings.mail.support_address, conv.comment_address)
 
     @cached_property
     def chain(self) -> tuple[Rule, ...]:

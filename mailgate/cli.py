@@ -7,7 +7,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,7 +60,9 @@ def _iso(value: dt.datetime | None) -> str | None:
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -126,6 +127,7 @@ def cmd_serve(args: argparse.Namespace, app: App) -> int:
 
 def cmd_ingest(args: argparse.Namespace, app: App) -> int:
     from mailgate.ingest import pipeline
+    from mailgate.ingest.store import store_raw
 
     try:
         if args.file in (None, "-"):
@@ -138,7 +140,7 @@ def cmd_ingest(args: argparse.Namespace, app: App) -> int:
         print(f"mailgate ingest: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EX_TEMPFAIL
     try:
-        stored = pipeline.store_raw(
+        stored = store_raw(
             app.db,
             raw,
             source="pipe",
@@ -155,8 +157,15 @@ def cmd_ingest(args: argparse.Namespace, app: App) -> int:
         result = pipeline.process_stored(app, stored, now=_now(args))
         data = result.as_json()
     except Exception as exc:  # processing failures were quarantined; report and exit 0
-        data = {"outcome": "quarantined", "ticket": None, "reason": None, "severity": None,
-                "tier": None, "subscription": None, "due": None}
+        data = {
+            "outcome": "quarantined",
+            "ticket": None,
+            "reason": None,
+            "severity": None,
+            "tier": None,
+            "subscription": None,
+            "due": None,
+        }
         print(f"mailgate ingest: stored, but processing failed: {exc}", file=sys.stderr)
     print(json.dumps(data))
     return EX_OK
@@ -179,7 +188,9 @@ def cmd_subscriptions_import(args: argparse.Namespace, app: App) -> int:
     if args.json:
         _print_json({"created": report.created, "updated": report.updated})
     else:
-        print(f"imported {len(rows)} subscription(s): {report.created} new, {report.updated} updated")
+        print(
+            f"imported {len(rows)} subscription(s): {report.created} new, {report.updated} updated"
+        )
     return EX_OK
 
 
@@ -192,9 +203,9 @@ def cmd_subscriptions_list(args: argparse.Namespace, app: App) -> int:
         subs = [
             subscription_info(s)
             for s in session.scalars(
-                select(Subscription).options(selectinload(Subscription.contacts)).order_by(
-                    Subscription.id
-                )
+                select(Subscription)
+                .options(selectinload(Subscription.contacts))
+                .order_by(Subscription.id)
             )
         ]
     if args.json:
@@ -215,8 +226,15 @@ def cmd_subscriptions_list(args: argparse.Namespace, app: App) -> int:
         )
         return EX_OK
     rows = [
-        (s.id, s.organization, s.tier, s.valid_from, s.valid_until, s.status_on(today),
-         "; ".join(s.contacts))
+        (
+            s.id,
+            s.organization,
+            s.tier,
+            s.valid_from,
+            s.valid_until,
+            s.status_on(today),
+            "; ".join(s.contacts),
+        )
         for s in subs
     ]
     print(_table(rows, ("ID", "ORGANIZATION", "TIER", "FROM", "UNTIL", "STATUS", "CONTACTS")))
@@ -277,12 +295,33 @@ def cmd_tickets_list(args: argparse.Namespace, app: App) -> int:
         _print_json(data)
         return EX_OK
     rows = [
-        (d["ticket"], d["status"], f"L{d['severity']}", d["tier"], d["subscription"],
-         (d["due"] or "")[:16], d["requester"], d["subject"][:50])
+        (
+            d["ticket"],
+            d["status"],
+            f"L{d['severity']}",
+            d["tier"],
+            d["subscription"],
+            (d["due"] or "")[:16],
+            d["requester"],
+            d["subject"][:50],
+        )
         for d in data
     ]
-    print(_table(rows, ("TICKET", "STATUS", "LVL", "TIER", "SUBSCRIPTION", "DUE (UTC)",
-                        "REQUESTER", "SUBJECT")))
+    print(
+        _table(
+            rows,
+            (
+                "TICKET",
+                "STATUS",
+                "LVL",
+                "TIER",
+                "SUBSCRIPTION",
+                "DUE (UTC)",
+                "REQUESTER",
+                "SUBJECT",
+            ),
+        )
+    )
     return EX_OK
 
 
@@ -319,8 +358,20 @@ def cmd_tickets_show(args: argparse.Namespace, app: App) -> int:
         _print_json(data)
         return EX_OK
     print(f"{data['ticket']}  {data['subject']}")
-    for key in ("status", "requester", "subscription", "tier", "severity", "severity_source",
-                "environment", "received_at", "due", "first_response_at", "assignee", "tags"):
+    for key in (
+        "status",
+        "requester",
+        "subscription",
+        "tier",
+        "severity",
+        "severity_source",
+        "environment",
+        "received_at",
+        "due",
+        "first_response_at",
+        "assignee",
+        "tags",
+    ):
         print(f"  {key:18} {data[key]}")
     if data["classification"]:
         print("classification:")
@@ -341,7 +392,7 @@ def cmd_outbox_list(args: argparse.Namespace, app: App) -> int:
         stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(args.limit)
         if args.state:
             stmt = stmt.where(OutboxMessage.state == args.state)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": o.id,
                 "kind": o.kind,
@@ -359,11 +410,23 @@ def cmd_outbox_list(args: argparse.Namespace, app: App) -> int:
     if args.json:
         _print_json(rows)
         return EX_OK
-    print(_table(
-        [(r["id"], r["kind"], r["state"], r["attempts"], ", ".join(r["recipients"]),
-          r["subject"][:40], (r["last_error"] or "")[:40]) for r in rows],
-        ("ID", "KIND", "STATE", "TRIES", "TO", "SUBJECT", "LAST ERROR"),
-    ))
+    print(
+        _table(
+            [
+                (
+                    r["id"],
+                    r["kind"],
+                    r["state"],
+                    r["attempts"],
+                    ", ".join(r["recipients"]),
+                    r["subject"][:40],
+                    (r["last_error"] or "")[:40],
+                )
+                for r in rows
+            ],
+            ("ID", "KIND", "STATE", "TRIES", "TO", "SUBJECT", "LAST ERROR"),
+        )
+    )
     return EX_OK
 
 
@@ -387,19 +450,34 @@ def cmd_inbox_list(args: argparse.Namespace, app: App) -> int:
 
     with app.db.transaction() as session:
         stmt = (
-            select(InboxItem.id, InboxItem.received_at, InboxItem.source, InboxItem.status,
-                   InboxItem.outcome, InboxItem.reason, InboxItem.message_id,
-                   InboxItem.attempts, InboxItem.error)
+            select(
+                InboxItem.id,
+                InboxItem.received_at,
+                InboxItem.source,
+                InboxItem.status,
+                InboxItem.outcome,
+                InboxItem.reason,
+                InboxItem.message_id,
+                InboxItem.attempts,
+                InboxItem.error,
+            )
             .order_by(InboxItem.id.desc())
             .limit(args.limit)
         )
         if args.status:
             stmt = stmt.where(InboxItem.status == args.status)
         rows = [
-            {"id": r.id, "received_at": _iso(r.received_at), "source": r.source,
-             "status": r.status, "outcome": r.outcome, "reason": r.reason,
-             "message_id": r.message_id, "attempts": r.attempts,
-             "error": r.error.strip().splitlines()[-1] if r.error else None}
+            {
+                "id": r.id,
+                "received_at": _iso(r.received_at),
+                "source": r.source,
+                "status": r.status,
+                "outcome": r.outcome,
+                "reason": r.reason,
+                "message_id": r.message_id,
+                "attempts": r.attempts,
+                "error": r.error.strip().splitlines()[-1] if r.error else None,
+            }
             for r in session.execute(stmt)
         ]
         counts = dict(
@@ -409,11 +487,23 @@ def cmd_inbox_list(args: argparse.Namespace, app: App) -> int:
         _print_json({"counts": counts, "items": rows})
         return EX_OK
     print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "inbox is empty")
-    print(_table(
-        [(r["id"], r["received_at"][:19], r["source"], r["status"], r["outcome"], r["reason"],
-          (r["error"] or r["message_id"] or "")[:60]) for r in rows],
-        ("ID", "RECEIVED", "SOURCE", "STATUS", "OUTCOME", "REASON", "MESSAGE-ID / ERROR"),
-    ))
+    print(
+        _table(
+            [
+                (
+                    r["id"],
+                    r["received_at"][:19],
+                    r["source"],
+                    r["status"],
+                    r["outcome"],
+                    r["reason"],
+                    (r["error"] or r["message_id"] or "")[:60],
+                )
+                for r in rows
+            ],
+            ("ID", "RECEIVED", "SOURCE", "STATUS", "OUTCOME", "REASON", "MESSAGE-ID / ERROR"),
+        )
+    )
     return EX_OK
 
 
@@ -440,25 +530,40 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mailgate",
         description="Email-driven ticketing gateway for IREX support.",
     )
-    parser.add_argument("--config", "-c", help="config file (default: $MAILGATE_CONFIG, "
-                        "else embedded defaults)")
+    parser.add_argument(
+        "--config", "-c", help="config file (default: $MAILGATE_CONFIG, else embedded defaults)"
+    )
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Any, help_: str, *, parent: Any = sub, json_: bool = True,
-            now: bool = False) -> argparse.ArgumentParser:
+    def add(
+        name: str,
+        handler: Any,
+        help_: str,
+        *,
+        parent: Any = sub,
+        json_: bool = True,
+        now: bool = False,
+    ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
         p.set_defaults(handler=handler)
         if json_:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         if now:
-            p.add_argument("--now", type=parse_now, help="act as if it were this time "
-                           "(ISO-8601 with zone)")
+            p.add_argument(
+                "--now", type=parse_now, help="act as if it were this time (ISO-8601 with zone)"
+            )
         return p
 
     add("serve", cmd_serve, "run the SMTP listener, processing and outbox sender", json_=False)
-    p = add("ingest", cmd_ingest, "store and process one message from a file or stdin "
-            "(for an MTA pipe); exit 75 when it could not be stored", json_=False, now=True)
+    p = add(
+        "ingest",
+        cmd_ingest,
+        "store and process one message from a file or stdin "
+        "(for an MTA pipe); exit 75 when it could not be stored",
+        json_=False,
+        now=True,
+    )
     p.add_argument("file", nargs="?", default="-", help="message file, or - for stdin")
     p.add_argument("--sender", help="envelope sender (e.g. Postfix ${sender})")
     p.add_argument("--recipient", action="append", help="envelope recipient (repeatable)")
@@ -466,38 +571,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=None, config_only=True)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", required=True)
-    add("upgrade", cmd_db_upgrade, "migrate the database to the newest schema", parent=db,
-        json_=False)
+    add(
+        "upgrade",
+        cmd_db_upgrade,
+        "migrate the database to the newest schema",
+        parent=db,
+        json_=False,
+    )
 
     subs = sub.add_parser("subscriptions", help="the subscription registry").add_subparsers(
-        dest="sub_cmd", required=True)
-    p = add("import", cmd_subscriptions_import, "import subscriptions from CSV or TOML "
-            "(all rows or none); re-import updates in place", parent=subs, now=True)
+        dest="sub_cmd", required=True
+    )
+    p = add(
+        "import",
+        cmd_subscriptions_import,
+        "import subscriptions from CSV or TOML (all rows or none); re-import updates in place",
+        parent=subs,
+        now=True,
+    )
     p.add_argument("file")
-    p.add_argument("--no-check-ids", dest="check_ids", action="store_false",
-                   help="accept IDs that do not match tickets.subscription_pattern")
-    add("list", cmd_subscriptions_list, "list subscriptions and their status", parent=subs,
-        now=True)
+    p.add_argument(
+        "--no-check-ids",
+        dest="check_ids",
+        action="store_false",
+        help="accept IDs that do not match tickets.subscription_pattern",
+    )
+    add(
+        "list", cmd_subscriptions_list, "list subscriptions and their status", parent=subs, now=True
+    )
 
     tickets = sub.add_parser("tickets", help="tickets").add_subparsers(dest="t_cmd", required=True)
     p = add("list", cmd_tickets_list, "list tickets, newest first", parent=tickets)
     p.add_argument("--status", choices=("open", "waiting", "resolved"))
     p.add_argument("--limit", type=int, default=50)
-    p = add("show", cmd_tickets_show, "a ticket, its messages and how it was classified",
-            parent=tickets)
+    p = add(
+        "show", cmd_tickets_show, "a ticket, its messages and how it was classified", parent=tickets
+    )
     p.add_argument("id")
 
-    outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="o_cmd",
-                                                                           required=True)
+    outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(
+        dest="o_cmd", required=True
+    )
     p = add("list", cmd_outbox_list, "list outgoing mail and its delivery state", parent=outbox)
     p.add_argument("--state", choices=("pending", "sent", "failed", "suppressed"))
     p.add_argument("--limit", type=int, default=50)
     add("flush", cmd_outbox_flush, "deliver what is due now", parent=outbox, now=True)
 
-    inbox = sub.add_parser("inbox", help="received raw mail").add_subparsers(dest="i_cmd",
-                                                                            required=True)
-    p = add("list", cmd_inbox_list, "list received messages and their processing state",
-            parent=inbox)
+    inbox = sub.add_parser("inbox", help="received raw mail").add_subparsers(
+        dest="i_cmd", required=True
+    )
+    p = add(
+        "list", cmd_inbox_list, "list received messages and their processing state", parent=inbox
+    )
     p.add_argument("--status", choices=("pending", "processing", "done", "quarantined"))
     p.add_argument("--limit", type=int, default=50)
     p = add("retry", cmd_inbox_retry, "process quarantined messages again", parent=inbox)
@@ -535,8 +660,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = App.create(loaded.settings)
     except Exception as exc:
-        print(f"mailgate: cannot open the database {loaded.settings.database.url}: {exc}",
-              file=sys.stderr)
+        print(
+            f"mailgate: cannot open the database {loaded.settings.database.url}: {exc}",
+            file=sys.stderr,
+        )
         return EX_TEMPFAIL if args.command == "ingest" else EX_SOFTWARE
     try:
         return handler(args, app)

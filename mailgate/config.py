@@ -21,10 +21,12 @@ from typing import Any, Literal
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from mailgate.conversation.settings import ConversationSettings
 from mailgate.errors import ConfigError, ConfigValueError
 from mailgate.ingest.imap import ImapMailbox
 from mailgate.policy.settings import PolicySettings
 from mailgate.settings_loader import build, describe
+from mailgate.sla.escalation import DigestSettings, EscalationSettings
 from mailgate.sla.settings import SlaSettings
 
 CONFIG_ENV = "MAILGATE_CONFIG"
@@ -103,8 +105,9 @@ class RelaySettings:
         if not 0 < self.port < 65536:
             raise ConfigValueError("port", f"must be 1-65535, got {self.port}")
         if self.password_env and self.password_env not in os.environ:
-            raise ConfigValueError("password_env", f"environment variable {self.password_env} "
-                                   "is not set")
+            raise ConfigValueError(
+                "password_env", f"environment variable {self.password_env} is not set"
+            )
 
     @property
     def effective_password(self) -> str:
@@ -171,7 +174,9 @@ class TicketSettings:
         try:
             re.compile(self.subscription_pattern)
         except re.error as exc:
-            raise ConfigValueError("subscription_pattern", f"bad regular expression: {exc}")
+            raise ConfigValueError(
+                "subscription_pattern", f"bad regular expression: {exc}"
+            ) from None
 
     def public_id(self, number: int) -> str:
         return f"{self.id_prefix}{number:0{self.id_digits}d}"
@@ -203,7 +208,10 @@ class Settings:
     tickets: TicketSettings = field(default_factory=TicketSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 
@@ -223,7 +231,10 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     outbox = settings.outbox
     if not Path(outbox.maildir).is_absolute():
         outbox = dataclasses.replace(outbox, maildir=str(base / outbox.maildir))
-    return dataclasses.replace(settings, database=db, outbox=outbox)
+    conv = settings.conversation
+    if not Path(conv.secret_file).is_absolute():
+        conv = dataclasses.replace(conv, secret_file=str(base / conv.secret_file))
+    return dataclasses.replace(settings, database=db, outbox=outbox, conversation=conv)
 
 
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:

@@ -89,6 +89,7 @@ class ParsedMail:
     envelope_from: str | None = None
     envelope_to: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
+    text_from_html: bool = False  # no text/plain part: ``text`` was made from the HTML
 
     def header(self, name: str) -> str | None:
         values = self.headers.get(name.lower())

@@ -145,8 +145,9 @@ class DrainResult:
 def backoff(settings: OutboxSettings, attempts: int, rng: random.Random | None = None) -> float:
     """Seconds before the next try: doubling from ``backoff_initial``, capped, +-10% jitter
     so that many failed rows do not all retry in the same second."""
-    base = min(settings.backoff_initial * (2 ** max(attempts - 1, 0)), settings.backoff_max)
-    return base * (rng or random).uniform(0.9, 1.1)
+    base = min(settings.backoff_initial * 2.0 ** max(attempts - 1, 0), settings.backoff_max)
+    jitter: float = (rng or random).uniform(0.9, 1.1)
+    return base * jitter
 
 
 class OutboxSender:

@@ -80,7 +80,9 @@ class Gateway:
         while True:
             inbox_id = await self.queue.get()
             try:
-                await loop.run_in_executor(self.work_pool, pipeline.process_item, self.app, inbox_id)
+                await loop.run_in_executor(
+                    self.work_pool, pipeline.process_item, self.app, inbox_id
+                )
             except Exception:
                 log.exception("processing inbox item %s failed", inbox_id)
             finally:

@@ -75,7 +75,9 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(path, f"must have exactly {len(args)} items")
-        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(
+            _convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(args, value, strict=True))
+        )
     if origin in (dict, Mapping):
         if not isinstance(value, dict):
             raise ConfigError(path, f"must be a table, got {type(value).__name__}")

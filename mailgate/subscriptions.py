@@ -68,7 +68,9 @@ def _date(line: int, name: str, value: Any) -> dt.date:
         raise ImportRowError(line, f"{name} {value!r} is not an ISO date like 2026-01-31") from None
 
 
-def validate_row(line: int, raw: dict[str, Any], id_pattern: re.Pattern[str] | None) -> SubscriptionRow:
+def validate_row(
+    line: int, raw: dict[str, Any], id_pattern: re.Pattern[str] | None
+) -> SubscriptionRow:
     missing = [c for c in REQUIRED if raw.get(c) in (None, "")]
     if missing:
         raise ImportRowError(line, f"missing {', '.join(missing)}")
@@ -183,7 +185,5 @@ def apply_rows(session: Session, rows: list[SubscriptionRow], now: dt.datetime) 
         sub.nonprod_environments = list(row.nonprod_environments)
         sub.updated_at = now
         current = {c.pattern: c for c in sub.contacts}
-        sub.contacts[:] = [
-            current.get(p) or SubscriptionContact(pattern=p) for p in row.contacts
-        ]
+        sub.contacts[:] = [current.get(p) or SubscriptionContact(pattern=p) for p in row.contacts]
     return ImportReport(created, updated)

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Float,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -198,9 +198,7 @@ class OutboxAttempt(Base):
     __tablename__ = "outbox_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    outbox_id: Mapped[int] = mapped_column(
-        ForeignKey("outbox.id", ondelete="CASCADE"), index=True
-    )
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ok: Mapped[bool] = mapped_column(Boolean)
     transport: Mapped[str] = mapped_column(String(16))

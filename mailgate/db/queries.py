@@ -57,16 +57,19 @@ def subscriptions_of_contact(session: Session, address: str) -> tuple[Subscripti
 
 def refusals_sent_since(session: Session, sender: str, since: dt.datetime) -> int:
     """Refusal mails queued (not suppressed) to ``sender`` since ``since``."""
-    return session.scalar(
-        select(func.count(OutboxMessage.id))
-        .join(Decision, Decision.id == OutboxMessage.decision_id)
-        .where(
-            Decision.sender == sender,
-            OutboxMessage.kind == "rejection",
-            OutboxMessage.state != "suppressed",
-            OutboxMessage.created_at >= since,
+    return (
+        session.scalar(
+            select(func.count(OutboxMessage.id))
+            .join(Decision, Decision.id == OutboxMessage.decision_id)
+            .where(
+                Decision.sender == sender,
+                OutboxMessage.kind == "rejection",
+                OutboxMessage.state != "suppressed",
+                OutboxMessage.created_at >= since,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def claim_inbox_item(

@@ -12,19 +12,31 @@ import datetime as dt
 import logging
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
+from mailgate.conversation.replies import handle_reply, notify_engineers
+from mailgate.conversation.threading import match_ticket
 from mailgate.db import queries
 from mailgate.db.models import Decision as DecisionRow
-from mailgate.db.models import InboxItem, Message, OutboxMessage, Subscription, Ticket
+from mailgate.db.models import InboxItem, Message, Subscription, Ticket
+from mailgate.ingest.common import (
+    LEVEL_LABELS,
+    TIER_LABELS,
+    base_context,
+    coverage_text,
+    finish_inbox,
+    format_due,
+    queue_outgoing,
+)
+from mailgate.ingest.result import Result
 from mailgate.ingest.store import Stored, store_raw
 from mailgate.mail.compose import Outgoing
+from mailgate.mail.html import strip_html_reply
 from mailgate.mail.loops import automatic_reason
 from mailgate.mail.parse import parse_message
 from mailgate.mail.quotes import own_text
@@ -40,35 +52,6 @@ from mailgate.sla.deadlines import response_due
 log = logging.getLogger("mailgate.pipeline")
 
 CLAIM_LEASE = dt.timedelta(minutes=5)
-LEVEL_LABELS = {1: "urgent", 2: "high", 3: "normal", 4: "low"}
-TIER_LABELS = {"standard": "Standard", "premier": "Premier"}
-
-
-@dataclass(frozen=True)
-class Result:
-    """What became of one inbound message; ``mailgate ingest`` prints it as JSON."""
-
-    inbox_id: int
-    outcome: Outcome
-    ticket: str | None = None
-    reason: str | None = None
-    severity: int | None = None
-    tier: str | None = None
-    subscription: str | None = None
-    due: dt.datetime | None = None
-    message_id: str | None = None
-    error: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "outcome": str(self.outcome),
-            "ticket": self.ticket,
-            "reason": str(self.reason) if self.reason else None,
-            "severity": self.severity,
-            "tier": self.tier,
-            "subscription": self.subscription,
-            "due": self.due.isoformat() if self.due else None,
-        }
 
 
 def utcnow() -> dt.datetime:
@@ -124,7 +107,7 @@ def process_stored(app: App, stored: Stored, *, now: dt.datetime | None = None) 
 
 def process_pending(app: App, *, now: dt.datetime | None = None, limit: int = 500) -> list[Result]:
     """Process every pending inbox item (start-up recovery, `poll --once`, tests)."""
-    results = []
+    results: list[Result] = []
     while True:
         with app.db.transaction() as session:
             ids = queries.pending_inbox_ids(session, now or utcnow(), limit)
@@ -175,7 +158,7 @@ def retry_quarantined(app: App, inbox_ids: list[int] | None = None) -> list[Resu
             session.scalars(
                 select(InboxItem.id)
                 .where(InboxItem.status == "quarantined")
-                .where(InboxItem.id.in_(inbox_ids) if inbox_ids else True)
+                .where(InboxItem.id.in_(inbox_ids) if inbox_ids else true())
                 .order_by(InboxItem.id)
             )
         )
@@ -193,12 +176,14 @@ def retry_quarantined(app: App, inbox_ids: list[int] | None = None) -> list[Resu
 
 def gather_facts(app: App, session: Session, mail: ParsedMail, received_at: dt.datetime) -> Facts:
     tz = ZoneInfo(app.settings.sla.timezone)
-    sender_addr = mail.sender
-    sender = sender_addr.lower if sender_addr else None
+    # Identity is the From address (Reply-To only says where answers go).
+    sender = mail.from_.lower if mail.from_ else None
     tags = read_tags(mail.subject, app.subscription_re, app.ticket_re)
-    named = queries.get_subscription(session, tags.subscription_id) if tags.subscription_id else None
+    named = (
+        queries.get_subscription(session, tags.subscription_id) if tags.subscription_id else None
+    )
     by_contact = queries.subscriptions_of_contact(session, sender) if sender else ()
-    text = own_text(mail.text)
+    text = strip_html_reply(mail.html) if mail.text_from_html and mail.html else own_text(mail.text)
     return Facts(
         now=received_at,
         today=received_at.astimezone(tz).date(),
@@ -224,10 +209,38 @@ def _apply(
     now: dt.datetime,
 ) -> Result:
     facts = gather_facts(app, session, mail, received_at)
+    conv = app.settings.conversation
+    match = match_ticket(session, mail, facts.tags, facts.sender, app.reply_tokens, conv)
+    parent: Ticket | None = None
+    if match is not None:
+        ticket = match.ticket
+        if _reopen_window_passed(app, ticket, received_at) and not conv.is_engineer(facts.sender):
+            parent = ticket  # too old to reopen: a new ticket, linked to the old one
+        else:
+            return handle_reply(
+                app,
+                session,
+                inbox_id,
+                mail,
+                match,
+                facts.own_text,
+                facts.automatic,
+                received_at,
+                now,
+            )
     decision = decide(mail, facts, app.chain)
     if decision.outcome == "accept":
-        return _create_ticket(app, session, inbox_id, mail, facts, decision, received_at, now)
+        return _create_ticket(
+            app, session, inbox_id, mail, facts, decision, received_at, now, parent=parent
+        )
     return _record_refusal(app, session, inbox_id, mail, facts, decision, now)
+
+
+def _reopen_window_passed(app: App, ticket: Ticket, received_at: dt.datetime) -> bool:
+    if ticket.status != "resolved" or ticket.resolved_at is None:
+        return False
+    window = dt.timedelta(days=app.settings.conversation.reopen_days)
+    return received_at - ticket.resolved_at > window
 
 
 def _decision_row(
@@ -257,104 +270,6 @@ def _decision_row(
     return row
 
 
-def _finish_inbox(
-    session: Session,
-    inbox_id: int,
-    outcome: Outcome,
-    now: dt.datetime,
-    reason: str | None = None,
-    ticket_id: int | None = None,
-) -> None:
-    session.execute(
-        update(InboxItem)
-        .where(InboxItem.id == inbox_id)
-        .values(
-            status="done",
-            outcome=str(outcome),
-            reason=reason,
-            ticket_id=ticket_id,
-            processed_at=now,
-            error=None,
-            claimed_until=None,
-        )
-    )
-
-
-def _queue(
-    session: Session,
-    out: Outgoing,
-    *,
-    dedupe_key: str,
-    now: dt.datetime,
-    ticket_id: int | None = None,
-    decision_id: int | None = None,
-    state: str = "pending",
-) -> OutboxMessage:
-    row = OutboxMessage(
-        kind=out.kind,
-        dedupe_key=dedupe_key,
-        message_id=out.message_id,
-        ticket_id=ticket_id,
-        decision_id=decision_id,
-        mail_from=out.mail_from,
-        recipients=list(out.recipients),
-        subject=out.subject,
-        raw=out.raw,
-        state=state,
-        attempts=0,
-        next_attempt_at=now if state == "pending" else None,
-        created_at=now,
-    )
-    session.add(row)
-    return row
-
-
-def greeting_name(mail: ParsedMail) -> str:
-    name = (mail.sender.name if mail.sender else "") or (mail.from_.name if mail.from_ else "")
-    name = " ".join(name.replace('"', "").split())
-    if not name or "@" in name:
-        return "there"
-    return name
-
-
-def _format_due(due: dt.datetime, tz: ZoneInfo) -> tuple[str, str]:
-    local = due.astimezone(tz)
-    return (
-        local.strftime("%a %d %b %Y %H:%M ") + f"{local.tzname()} ({tz.key})",
-        due.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    )
-
-
-def coverage_text(app: App, tier: str, level: int) -> str:
-    sla = app.settings.sla
-    days = ", ".join(d.capitalize() for d in sla.business_days)
-    text = (
-        f"{days} {sla.business_start:%H:%M}-{sla.business_end:%H:%M} {sla.timezone},"
-        " public holidays excluded"
-    )
-    if sla.weekend_covered(tier, level):
-        text += f"; weekends from {sla.weekend_start} to {sla.weekend_end}"
-    return text
-
-
-def base_context(app: App, mail: ParsedMail) -> dict[str, Any]:
-    versions = app.settings.policy.versions
-    return {
-        "greeting_name": greeting_name(mail),
-        "support_name": app.settings.mail.support_name,
-        "support_address": app.settings.mail.support_address,
-        "original_subject": " ".join(mail.subject.split())[:200] or "(no subject)",
-        "latest_version": versions.latest,
-        "supported_versions": ", ".join(f"{m}.x" for m in versions.supported_majors),
-        "subscription_example": _subscription_example(app),
-    }
-
-
-def _subscription_example(app: App) -> str:
-    pattern = app.settings.tickets.subscription_pattern
-    return "SUB-12345" if pattern == r"SUB-\d{5}" else f"your subscription ID ({pattern})"
-
-
 def _create_ticket(
     app: App,
     session: Session,
@@ -364,6 +279,7 @@ def _create_ticket(
     decision: Decision,
     received_at: dt.datetime,
     now: dt.datetime,
+    parent: Ticket | None = None,
 ) -> Result:
     sub_info, _ = resolve_subscription(facts)
     assert sub_info is not None  # the subscription rule refuses otherwise
@@ -383,6 +299,7 @@ def _create_ticket(
         subject=facts.tags.clean[:2000] or "(no subject)",
         received_at=received_at,
         tags=list(decision.tags),
+        parent_id=parent.id if parent else None,
         updated_at=now,
     )
     session.add(ticket)
@@ -405,10 +322,18 @@ def _create_ticket(
         )
     )
     row = _decision_row(
-        session, inbox_id, mail, facts, decision, Outcome.TICKET_CREATED, now, ticket.id, sub_info.id
+        session,
+        inbox_id,
+        mail,
+        facts,
+        decision,
+        Outcome.TICKET_CREATED,
+        now,
+        ticket.id,
+        sub_info.id,
     )
     tz = ZoneInfo(app.settings.sla.timezone)
-    due_local, due_utc = _format_due(ticket.due_at, tz)
+    due_local, due_utc = format_due(ticket.due_at, tz)
     level_evidence = decision.evidence("non_production_cap")
     context = base_context(app, mail) | {
         "ticket": {
@@ -435,12 +360,14 @@ def _create_ticket(
         to=[sender.formatted()],
         subject=f"[{ticket.public_id}] {ticket.subject}",
         label=ticket.public_id,
+        reply_to=app.reply_tokens.address(ticket.public_id),
         in_reply_to=mail.message_id,
         references=mail.references,
         now=now,
     )
-    _queue(session, ack, dedupe_key=f"ack:{inbox_id}", now=now, ticket_id=ticket.id,
-           decision_id=row.id)
+    queue_outgoing(
+        session, ack, dedupe_key=f"ack:{inbox_id}", now=now, ticket_id=ticket.id, decision_id=row.id
+    )
     session.add(
         Message(
             ticket_id=ticket.id,
@@ -454,7 +381,17 @@ def _create_ticket(
             created_at=now,
         )
     )
-    _finish_inbox(session, inbox_id, Outcome.TICKET_CREATED, now, ticket_id=ticket.id)
+    notify_engineers(
+        app,
+        session,
+        ticket,
+        event="new",
+        text=facts.own_text or mail.text,
+        author=ticket.requester,
+        inbox_id=inbox_id,
+        now=now,
+    )
+    finish_inbox(session, inbox_id, Outcome.TICKET_CREATED, now, ticket_id=ticket.id)
     return Result(
         inbox_id,
         Outcome.TICKET_CREATED,
@@ -479,23 +416,32 @@ def _record_refusal(
     sub_info, _ = resolve_subscription(facts)
     sub_id = sub_info.id if sub_info else facts.tags.subscription_id
     if decision.outcome == "ignore":
-        _decision_row(session, inbox_id, mail, facts, decision, Outcome.IGNORED, now,
-                      subscription_id=sub_id)
-        _finish_inbox(session, inbox_id, Outcome.IGNORED, now, reason=decision.reason)
-        return Result(inbox_id, Outcome.IGNORED, reason=decision.reason,
-                      message_id=mail.message_id)
-    row = _decision_row(session, inbox_id, mail, facts, decision, Outcome.REJECTED, now,
-                        subscription_id=sub_id)
+        _decision_row(
+            session, inbox_id, mail, facts, decision, Outcome.IGNORED, now, subscription_id=sub_id
+        )
+        finish_inbox(session, inbox_id, Outcome.IGNORED, now, reason=decision.reason)
+        return Result(inbox_id, Outcome.IGNORED, reason=decision.reason, message_id=mail.message_id)
+    row = _decision_row(
+        session, inbox_id, mail, facts, decision, Outcome.REJECTED, now, subscription_id=sub_id
+    )
     reason = decision.reason or "rejected"
     sender = mail.sender
     if sender is not None:
-        state = "pending" if _under_refusal_limit(app, session, facts.sender or "", now) else (
-            "suppressed"
+        state = (
+            "pending"
+            if _under_refusal_limit(app, session, facts.sender or "", now)
+            else ("suppressed")
         )
         refusal = compose_refusal(app, mail, facts, decision, now)
-        _queue(session, refusal, dedupe_key=f"rejection:{inbox_id}", now=now,
-               decision_id=row.id, state=state)
-    _finish_inbox(session, inbox_id, Outcome.REJECTED, now, reason=reason)
+        queue_outgoing(
+            session,
+            refusal,
+            dedupe_key=f"rejection:{inbox_id}",
+            now=now,
+            decision_id=row.id,
+            state=state,
+        )
+    finish_inbox(session, inbox_id, Outcome.REJECTED, now, reason=reason)
     return Result(
         inbox_id,
         Outcome.REJECTED,
@@ -533,8 +479,9 @@ def refusal_context(app: App, mail: ParsedMail, facts: Facts, decision: Decision
         "valid_until": evidence.get("valid_until"),
         "candidates": evidence.get("candidates") or [],
         "matched": evidence.get("matched"),
-        "language_name": evidence.get("language_name") or evidence.get("language") or
-        "another language",
+        "language_name": evidence.get("language_name")
+        or evidence.get("language")
+        or "another language",
         "version_found": evidence.get("version"),
     }
 

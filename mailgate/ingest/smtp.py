@@ -24,10 +24,10 @@ log = logging.getLogger("mailgate.smtp")
 StoreFn = Callable[[bytes, str, str | None, tuple[str, ...], dt.datetime], Stored]
 
 
-class GatewaySMTP(SMTP):  # type: ignore[misc]
+class GatewaySMTP(SMTP):
     """aiosmtpd's server with enhanced status codes on its own size refusals."""
 
-    async def push(self, status: str) -> None:
+    async def push(self, status: str) -> None:  # type: ignore[override]
         if status.startswith("552 Error"):
             status = "552 5.3.4 Message too big for this system"
         await super().push(status)
@@ -85,7 +85,12 @@ class GatewayHandler:
         try:
             raw = envelope.original_content
             if not isinstance(raw, bytes):
-                raw = bytes(envelope.content or b"")
+                content = envelope.content or b""
+                raw = (
+                    content.encode("utf-8", "surrogateescape")
+                    if isinstance(content, str)
+                    else content
+                )
             peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
             loop = asyncio.get_running_loop()
             now = dt.datetime.now(dt.UTC)

@@ -8,8 +8,18 @@ import re
 from mailgate.model import ParsedMail
 
 _DAEMON_LOCALPARTS = frozenset(
-    {"mailer-daemon", "postmaster", "mail-daemon", "maildaemon", "noreply", "no-reply",
-     "do-not-reply", "donotreply", "bounce", "bounces"}
+    {
+        "mailer-daemon",
+        "postmaster",
+        "mail-daemon",
+        "maildaemon",
+        "noreply",
+        "no-reply",
+        "do-not-reply",
+        "donotreply",
+        "bounce",
+        "bounces",
+    }
 )
 _AUTO_SUBJECT = re.compile(
     r"^\s*(automatic reply|auto(?:matic)?[- ]?reply|out of (?:the )?office|autoreply|"

@@ -44,8 +44,16 @@ KEPT_HEADERS = (
 
 _FALLBACK_CHARSETS = ("utf-8", "cp1252")
 # Declared charsets that software often puts on text that is really UTF-8.
-_OFTEN_MISDECLARED = {"ascii", "us-ascii", "iso-8859-1", "latin-1", "latin1", "cp1252",
-                      "windows-1252", "iso8859-1"}
+_OFTEN_MISDECLARED = {
+    "ascii",
+    "us-ascii",
+    "iso-8859-1",
+    "latin-1",
+    "latin1",
+    "cp1252",
+    "windows-1252",
+    "iso8859-1",
+}
 
 
 def _unsurrogate(value: str) -> str:
@@ -152,7 +160,7 @@ def _part_text(part: Message) -> str:
     return decode_bytes(payload, part.get_content_charset())
 
 
-def _walk(msg: Message) -> tuple[str, str | None, list[Attachment]]:
+def _walk(msg: Message) -> tuple[str, str | None, list[Attachment], bool]:
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[Attachment] = []
@@ -191,8 +199,8 @@ def _walk(msg: Message) -> tuple[str, str | None, list[Attachment]]:
     html = "\n".join(htmls) if htmls else None
     text = "\n".join(t for t in texts if t.strip())
     if not text and html:
-        text = html_to_text(html)
-    return text, html, attachments
+        return html_to_text(html), html, attachments, True
+    return text, html, attachments, False
 
 
 def parse_message(
@@ -205,10 +213,10 @@ def parse_message(
     msg = message_from_bytes(raw, policy=email_policy.compat32)
     defects = [type(d).__name__ for d in msg.defects]
     try:
-        text, html, attachments = _walk(msg)
+        text, html, attachments, from_html = _walk(msg)
     except Exception as exc:  # a broken structure must not lose the message
         defects.append(f"body: {type(exc).__name__}: {exc}")
-        text, html, attachments = decode_bytes(raw, None), None, []
+        text, html, attachments, from_html = decode_bytes(raw, None), None, [], False
     headers = {}
     for name in KEPT_HEADERS:
         values = msg.get_all(name)
@@ -233,6 +241,7 @@ def parse_message(
         envelope_from=envelope_from,
         envelope_to=envelope_to,
         defects=tuple(defects),
+        text_from_html=from_html,
     )
 
 

@@ -19,7 +19,7 @@ class SubscriptionInfo:
     nonprod_environments: tuple[str, ...] = ()
 
     def status_on(self, day: dt.date) -> str:
-        """"valid", "expired" or "not_started" on ``day`` (both ends inclusive)."""
+        """ "valid", "expired" or "not_started" on ``day`` (both ends inclusive)."""
         if day < self.valid_from:
             return "not_started"
         if day > self.valid_until:

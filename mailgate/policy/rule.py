@@ -48,7 +48,10 @@ class RuleResult:
 
 
 class Rule(Protocol):
-    name: str
-    clause: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def clause(self) -> str: ...
 
     def check(self, mail: ParsedMail, facts: Facts) -> Hit | None: ...

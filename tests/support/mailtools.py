@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
@@ -126,3 +127,69 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float
             return
         time.sleep(step)
     raise AssertionError("condition not met in time")
+
+
+# ---------------------------------------------------------------- config files and relays
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(data: dict[str, object], prefix: str = "") -> str:
+    """A small TOML writer for test config files (scalars, arrays, nested tables)."""
+    scalars = [(k, v) for k, v in data.items() if not isinstance(v, dict)]
+    tables = [(k, v) for k, v in data.items() if isinstance(v, dict)]
+    out = []
+    if scalars:
+        if prefix:
+            out.append(f"[{prefix}]")
+        out += [f"{k} = {_toml_value(v)}" for k, v in scalars]
+        out.append("")
+    for key, value in tables:
+        out.append(to_toml(value, f"{prefix}.{key}" if prefix else key))  # type: ignore[arg-type]
+    return "\n".join(out)
+
+
+def write_config(path: Path, data: dict[str, object]) -> Path:
+    """Write ``data`` as a mailgate TOML config file at ``path``; returns the path."""
+    path.write_text(to_toml(data), encoding="utf-8")
+    return path
+
+
+@dataclass
+class ScriptedRelaySink(RelaySink):
+    """A relay whose answers to RCPT and DATA are scripted: ``data_replies`` are used one
+    per DATA command (then 250), ``refuse_rcpt`` maps an address to its RCPT answer."""
+
+    data_replies: list[str] = field(default_factory=list)
+    refuse_rcpt: dict[str, str] = field(default_factory=dict)
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: object, address: str, options: object
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        with self._lock:
+            if self.data_replies:
+                return self.data_replies.pop(0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def start_scripted_relay() -> tuple[ScriptedRelaySink, Controller]:
+    sink = ScriptedRelaySink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    sink.port = port
+    return sink, controller

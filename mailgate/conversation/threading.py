@@ -1,0 +1,111 @@
+"""Which ticket an inbound mail belongs to, if any. In order (the first that holds wins):
+
+1. a validly signed reply address among the recipients (``support+IREX-000123.sig@``);
+2. In-Reply-To or any Message-ID in References naming a message of a ticket (ours or
+   the customer's), newest reference first;
+3. the subject tag ``[IREX-000123]``, when the sender already takes part in the ticket.
+
+A match is only accepted from someone entitled to the ticket: its requester, anyone who
+wrote on it, an engineer, or a registered contact of its subscription. A stranger who
+copies a ticket tag, token or thread into a mail starts a new request instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailgate.conversation.settings import ConversationSettings
+from mailgate.conversation.tokens import ReplyTokens
+from mailgate.db import queries
+from mailgate.db.models import Message, OutboxMessage, Ticket
+from mailgate.mail.subject import SubjectTags
+from mailgate.model import ParsedMail
+
+
+@dataclass(frozen=True)
+class TicketMatch:
+    ticket: Ticket
+    how: str  # token | references | subject
+    token_kind: str | None  # support | comment, when matched by a valid token
+    valid_token: bool
+
+
+def _recipient_addresses(mail: ParsedMail) -> list[str]:
+    found = [a.addr for a in mail.recipients] + list(mail.envelope_to)
+    return [a for a in found if a]
+
+
+def _ticket_for_message_id(session: Session, message_id: str) -> Ticket | None:
+    ticket_id = session.scalar(
+        select(Message.ticket_id).where(Message.message_id == message_id).limit(1)
+    )
+    if ticket_id is None:
+        ticket_id = session.scalar(
+            select(OutboxMessage.ticket_id)
+            .where(OutboxMessage.message_id == message_id, OutboxMessage.ticket_id.is_not(None))
+            .limit(1)
+        )
+    return session.get(Ticket, ticket_id) if ticket_id is not None else None
+
+
+def takes_part(
+    session: Session,
+    ticket: Ticket,
+    sender: str,
+    settings: ConversationSettings,
+    *,
+    colleagues: bool = True,
+) -> bool:
+    """Requester, earlier writer or engineer; with ``colleagues``, also any registered
+    contact of the ticket's subscription (an administrator the customer copied in)."""
+    sender = sender.lower()
+    if sender == ticket.requester or settings.is_engineer(sender):
+        return True
+    wrote = session.scalar(
+        select(Message.id)
+        .where(Message.ticket_id == ticket.id, Message.author == sender, Message.direction == "in")
+        .limit(1)
+    )
+    if wrote is not None:
+        return True
+    if colleagues and ticket.subscription_id:
+        sub = queries.get_subscription(session, ticket.subscription_id)
+        if sub is not None and sub.contact_match(sender):
+            return True
+    return False
+
+
+def match_ticket(
+    session: Session,
+    mail: ParsedMail,
+    tags: SubjectTags,
+    sender: str | None,
+    tokens: ReplyTokens,
+    settings: ConversationSettings,
+) -> TicketMatch | None:
+    if not sender:
+        return None
+    for address in _recipient_addresses(mail):
+        parts = tokens.parse(address)
+        if parts is None:
+            continue
+        ticket = queries.ticket_by_public_id(session, parts.ticket)
+        if ticket is not None and takes_part(session, ticket, sender, settings):
+            return TicketMatch(ticket, "token", parts.kind, True)
+    refs = list(mail.in_reply_to) + [
+        r for r in reversed(mail.references) if r not in mail.in_reply_to
+    ]
+    for ref in refs:
+        ticket = _ticket_for_message_id(session, ref)
+        if ticket is not None:
+            if takes_part(session, ticket, sender, settings):
+                return TicketMatch(ticket, "references", None, False)
+            break  # the thread is someone else's: a stranger's mail is a new request
+    if tags.ticket_id:
+        ticket = queries.ticket_by_public_id(session, tags.ticket_id)
+        if ticket is not None and takes_part(session, ticket, sender, settings, colleagues=False):
+            return TicketMatch(ticket, "subject", None, False)
+    return None

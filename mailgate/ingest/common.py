@@ -1,0 +1,117 @@
+"""Helpers shared by the new-request and conversation paths: finishing an inbox item,
+queueing outgoing mail, and the template context every reply starts from."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from mailgate.app import App
+from mailgate.db.models import InboxItem, OutboxMessage
+from mailgate.mail.compose import Outgoing
+from mailgate.model import Outcome, ParsedMail
+
+LEVEL_LABELS = {1: "urgent", 2: "high", 3: "normal", 4: "low"}
+TIER_LABELS = {"standard": "Standard", "premier": "Premier"}
+
+
+def finish_inbox(
+    session: Session,
+    inbox_id: int,
+    outcome: Outcome,
+    now: dt.datetime,
+    reason: str | None = None,
+    ticket_id: int | None = None,
+) -> None:
+    session.execute(
+        update(InboxItem)
+        .where(InboxItem.id == inbox_id)
+        .values(
+            status="done",
+            outcome=str(outcome),
+            reason=reason,
+            ticket_id=ticket_id,
+            processed_at=now,
+            error=None,
+            claimed_until=None,
+        )
+    )
+
+
+def queue_outgoing(
+    session: Session,
+    out: Outgoing,
+    *,
+    dedupe_key: str,
+    now: dt.datetime,
+    ticket_id: int | None = None,
+    decision_id: int | None = None,
+    state: str = "pending",
+) -> OutboxMessage:
+    row = OutboxMessage(
+        kind=out.kind,
+        dedupe_key=dedupe_key,
+        message_id=out.message_id,
+        ticket_id=ticket_id,
+        decision_id=decision_id,
+        mail_from=out.mail_from,
+        recipients=list(out.recipients),
+        subject=out.subject,
+        raw=out.raw,
+        state=state,
+        attempts=0,
+        next_attempt_at=now if state == "pending" else None,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def greeting_name(mail: ParsedMail) -> str:
+    name = (mail.sender.name if mail.sender else "") or (mail.from_.name if mail.from_ else "")
+    name = " ".join(name.replace('"', "").split())
+    if not name or "@" in name:
+        return "there"
+    return name
+
+
+def format_due(due: dt.datetime, tz: ZoneInfo) -> tuple[str, str]:
+    local = due.astimezone(tz)
+    return (
+        local.strftime("%a %d %b %Y %H:%M ") + f"{local.tzname()} ({tz.key})",
+        due.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def coverage_text(app: App, tier: str, level: int) -> str:
+    sla = app.settings.sla
+    days = ", ".join(d.capitalize() for d in sla.business_days)
+    text = (
+        f"{days} {sla.business_start:%H:%M}-{sla.business_end:%H:%M} {sla.timezone},"
+        " public holidays excluded"
+    )
+    if sla.weekend_covered(tier, level):
+        text += f"; weekends from {sla.weekend_start} to {sla.weekend_end}"
+    return text
+
+
+def base_context(app: App, mail: ParsedMail) -> dict[str, Any]:
+    versions = app.settings.policy.versions
+    return {
+        "greeting_name": greeting_name(mail),
+        "support_name": app.settings.mail.support_name,
+        "support_address": app.settings.mail.support_address,
+        "original_subject": " ".join(mail.subject.split())[:200] or "(no subject)",
+        "latest_version": versions.latest,
+        "supported_versions": ", ".join(f"{m}.x" for m in versions.supported_majors),
+        "subscription_example": subscription_example(app),
+    }
+
+
+def subscription_example(app: App) -> str:
+    pattern = app.settings.tickets.subscription_pattern
+    return "SUB-12345" if pattern == r"SUB-\d{5}" else f"your subscription ID ({pattern})"
