@@ -328,3 +328,117 @@ def test_reply_after_reopen_window_opens_linked_ticket(make_app):
         assert new.parent_id == 1
         old = s.scalar(select(Ticket).where(Ticket.public_id == "IREX-000001"))
         assert old.status == "resolved"
+
+
+def _with_auth(make_app, relay):
+    config = dict(CONFIG)
+    config["conversation"] = dict(
+        CONFIG["conversation"], require_authentication=True, authserv_id="mx.irex.example"
+    )
+    config["outbox"] = {"transport": "smtp", "relay": {"port": relay.port, "security": "none"}}
+    app = make_app(config)
+    add_subscription(app)
+    return app
+
+
+def _drain(app) -> None:
+    from mailgate.outbox import OutboxSender, SmtpTransport
+
+    transport = SmtpTransport(app.settings.outbox.relay)
+    OutboxSender(app.db, app.settings.outbox, transport, "test").drain(
+        dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    )
+    transport.close()
+
+
+@pytest.mark.parametrize(
+    ("auth_header", "applied"),
+    [
+        (None, False),
+        ("mx.irex.example; dkim=pass header.d=irex.example header.s=sel", True),
+        ("mx.irex.example; spf=pass smtp.mailfrom=eve@irex.example", True),
+        ("mx.irex.example; dkim=fail header.d=irex.example", False),
+        # Forged by the sender: another authserv-id is never trusted (RFC 8601 section 5).
+        ("evil.example; dkim=pass header.d=irex.example", False),
+    ],
+)
+def test_commands_need_dkim_or_spf_pass_when_required(make_app, relay, auth_header, applied):
+    app = _with_auth(make_app, relay)
+    now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    ingest(app, make_mail(message_id="a1@acme.example"), source="pipe", now=now)
+    token = app.reply_tokens.address("IREX-000001")
+    headers = {"Authentication-Results": auth_header} if auth_header else {}
+    ingest(
+        app,
+        make_mail(
+            sender=ENGINEER,
+            to=token,
+            subject="Re: x",
+            headers=headers,
+            body="#status resolved\nFixed in 7.4.3.",
+        ),
+        source="pipe",
+        now=now + dt.timedelta(hours=1),
+    )
+    _drain(app)
+    with app.db.transaction() as s:
+        ticket = s.scalar(select(Ticket))
+    assert (ticket.status == "resolved") is applied
+    to_jane = [m for m in relay.received if "jane@acme.example" in m.rcpt_tos]
+    assert len(to_jane) == (2 if applied else 1)
+
+
+def test_html_only_outlook_reply_from_engineer_is_stripped_and_keeps_attachments(make_app, relay):
+    config = dict(CONFIG)
+    config["outbox"] = {"transport": "smtp", "relay": {"port": relay.port, "security": "none"}}
+    app = make_app(config)
+    add_subscription(app)
+    now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    ingest(app, make_mail(message_id="h1@acme.example"), source="pipe", now=now)
+    token = app.reply_tokens.address("IREX-000001")
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = ENGINEER
+    msg["To"] = token
+    msg["Subject"] = "RE: [IREX-000001] Upgrade fails"
+    msg["Message-ID"] = "<outlook-1@irex.example>"
+    msg.set_content(
+        "<html><body><div>Please apply the attached patch and restart.</div>"
+        '<div id="appendonsend"></div><hr style="display:inline-block;width:98%">'
+        '<div id="divRplyFwdMsg"><b>From:</b> IREX Support<br><b>Sent:</b> Monday<br>'
+        "<b>Subject:</b> New ticket</div><div>internal on-duty notification text</div>"
+        "</body></html>",
+        subtype="html",
+    )
+    msg.add_attachment(
+        b"--- a/x\n+++ b/x\n", maintype="text", subtype="x-diff", filename="fix.patch"
+    )
+    ingest(app, msg.as_bytes(), source="pipe", now=now + dt.timedelta(minutes=30))
+    _drain(app)
+    [answer] = [m for m in relay.received if "jane@acme.example" in m.rcpt_tos][1:]
+    text = answer.text()
+    assert "attached patch" in text and "on-duty notification" not in text
+    names = [p.get_filename() for p in answer.message.iter_attachments()]
+    assert names == ["fix.patch"]
+
+
+def test_engineer_mail_matching_no_ticket_is_kept_and_explained(make_app):
+    app = make_app(CONFIG)
+    now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    result = ingest(
+        app,
+        make_mail(
+            sender=ENGINEER,
+            subject="Customer called about 7.4.2",
+            body="Can someone look at ACME's upgrade?",
+        ),
+        source="pipe",
+        now=now,
+    )
+    assert (result.outcome, result.reason) == ("ignored", "engineer_without_ticket")
+    rows = _outbox(app)
+    assert [(o.kind, o.recipients) for o in rows] == [("error", ["eve@irex.example"])]
+    assert b"did not match any ticket" in rows[0].raw
+    with app.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 0

@@ -273,16 +273,7 @@ def _append(
 
 
 def _result(inbox_id: int, ticket: Ticket, mail: ParsedMail) -> Result:
-    return Result(
-        inbox_id,
-        Outcome.REPLY_ADDED,
-        ticket=ticket.public_id,
-        severity=ticket.severity,
-        tier=ticket.tier,
-        subscription=ticket.subscription_id,
-        due=ticket.due_at,
-        message_id=mail.message_id,
-    )
+    return Result.for_ticket(inbox_id, Outcome.REPLY_ADDED, ticket, mail.message_id)
 
 
 def _engineer_reply(

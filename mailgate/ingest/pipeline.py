@@ -45,8 +45,8 @@ from mailgate.model import Outcome, ParsedMail
 from mailgate.policy.clauses import CLAUSES
 from mailgate.policy.decide import Decision, decide
 from mailgate.policy.facts import Facts
-from mailgate.policy.language import prose_only
 from mailgate.policy.rules.subscription import resolve_subscription
+from mailgate.policy.rules.version import sender_lines
 from mailgate.sla.deadlines import response_due
 
 log = logging.getLogger("mailgate.pipeline")
@@ -193,7 +193,9 @@ def gather_facts(app: App, session: Session, mail: ParsedMail, received_at: dt.d
         sender_subscriptions=by_contact,
         automatic=automatic_reason(mail),
         own_text=text,
-        prose=prose_only(text),
+        # Scope rules read the sender's lines with logs and config removed. (prose_only,
+        # tuned for language detection, also drops acronyms such as API and SDK.)
+        prose=sender_lines(text),
     )
 
 
@@ -228,12 +230,57 @@ def _apply(
                 received_at,
                 now,
             )
+    elif conv.is_engineer(facts.sender) and facts.automatic is None:
+        return _engineer_without_ticket(app, session, inbox_id, mail, facts, now)
     decision = decide(mail, facts, app.chain)
     if decision.outcome == "accept":
         return _create_ticket(
             app, session, inbox_id, mail, facts, decision, received_at, now, parent=parent
         )
     return _record_refusal(app, session, inbox_id, mail, facts, decision, now)
+
+
+def _engineer_without_ticket(
+    app: App, session: Session, inbox_id: int, mail: ParsedMail, facts: Facts, now: dt.datetime
+) -> Result:
+    """An engineer's mail that matches no ticket is not a customer request: it is kept,
+    nothing is relayed, and the engineer is told how to answer a ticket."""
+    reason = "engineer_without_ticket"
+    row = DecisionRow(
+        inbox_id=inbox_id,
+        outcome=str(Outcome.IGNORED),
+        reason=reason,
+        sender=facts.sender,
+        subject=mail.subject[:2000],
+        record=[
+            {
+                "rule": "threading",
+                "clause": "conversation",
+                "verdict": "hit",
+                "action": "ignore",
+                "reason": reason,
+                "evidence": {"sender": facts.sender},
+            }
+        ],
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    assert mail.from_ is not None
+    out = app.composer.compose(
+        kind="error",
+        template="engineer_unmatched",
+        context=base_context(app, mail),
+        to=[mail.from_.formatted()],
+        subject=f"Not delivered: {' '.join(mail.subject.split())[:200]}",
+        label="unmatched",
+        in_reply_to=mail.message_id,
+        references=mail.references,
+        now=now,
+    )
+    queue_outgoing(session, out, dedupe_key=f"unmatched:{inbox_id}", now=now, decision_id=row.id)
+    finish_inbox(session, inbox_id, Outcome.IGNORED, now, reason=reason)
+    return Result(inbox_id, Outcome.IGNORED, reason=reason, message_id=mail.message_id)
 
 
 def _reopen_window_passed(app: App, ticket: Ticket, received_at: dt.datetime) -> bool:
@@ -392,16 +439,7 @@ def _create_ticket(
         now=now,
     )
     finish_inbox(session, inbox_id, Outcome.TICKET_CREATED, now, ticket_id=ticket.id)
-    return Result(
-        inbox_id,
-        Outcome.TICKET_CREATED,
-        ticket=ticket.public_id,
-        severity=ticket.severity,
-        tier=tier,
-        subscription=sub_info.id,
-        due=ticket.due_at,
-        message_id=mail.message_id,
-    )
+    return Result.for_ticket(inbox_id, Outcome.TICKET_CREATED, ticket, mail.message_id)
 
 
 def _record_refusal(

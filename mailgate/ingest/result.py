@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from mailgate.db.models import Ticket
 from mailgate.model import Outcome
 
 
@@ -34,3 +35,18 @@ class Result:
             "subscription": self.subscription,
             "due": self.due.isoformat() if self.due else None,
         }
+
+    @classmethod
+    def for_ticket(
+        cls, inbox_id: int, outcome: Outcome, ticket: Ticket, message_id: str | None
+    ) -> Result:
+        return cls(
+            inbox_id,
+            outcome,
+            ticket=ticket.public_id,
+            severity=ticket.severity,
+            tier=ticket.tier,
+            subscription=ticket.subscription_id,
+            due=ticket.due_at,
+            message_id=message_id,
+        )

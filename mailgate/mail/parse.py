@@ -15,6 +15,7 @@ import datetime as dt
 import email.utils
 from email import message_from_bytes
 from email import policy as email_policy
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 
@@ -75,7 +76,7 @@ def decode_header_value(value: object) -> str:
         return " ".join(text.split()) if ("\n" in text or "\r" in text) else text
     try:
         decoded = str(make_header(decode_header(text)))
-    except (ValueError, LookupError, UnicodeError, AssertionError):
+    except (ValueError, LookupError, UnicodeError, AssertionError, MessageError):
         decoded = text
     return " ".join(decoded.split())
 
@@ -86,12 +87,12 @@ def decode_bytes(data: bytes, declared: str | None) -> str:
     if charset:
         try:
             codecs.lookup(charset)
-        except LookupError:
+        except (LookupError, ValueError):  # unknown, or a NUL in the name
             charset = ""
     if charset and charset not in _OFTEN_MISDECLARED:
         try:
             return data.decode(charset)
-        except UnicodeDecodeError:
+        except (UnicodeError, LookupError):  # LookupError: not a text codec (base64)
             pass
     if charset in _OFTEN_MISDECLARED and data.isascii():
         return data.decode("ascii")

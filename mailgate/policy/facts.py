@@ -51,5 +51,5 @@ class Facts:
     sender_subscriptions: tuple[SubscriptionInfo, ...] = ()
     automatic: str | None = None  # why the message is automatic, if it is
     own_text: str = ""  # the sender's own words: quotes and signature removed
-    prose: str = ""  # own_text without logs, traces, config, paths (what scope rules read)
+    prose: str = ""  # own_text without log, trace, prompt and config lines (scope rules)
     extra: dict[str, object] = field(default_factory=dict)
