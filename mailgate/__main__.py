@@ -1,1 +1,7 @@
-import sys; from mailgate.cli import main; sys.exit(main())
+"""``python -m mailgate``: the same as the ``mailgate`` command."""
+
+import sys
+
+from mailgate.cli import main
+
+sys.exit(main())

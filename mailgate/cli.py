@@ -18,6 +18,8 @@ from sqlalchemy.orm import selectinload
 from mailgate.app import App
 from mailgate.config import LoadedConfig, effective, load_config
 from mailgate.errors import ConfigError, ImportRowError, MailgateError, StoreError
+from mailgate.settings_loader import mask_url
+from mailgate.sla.commands import register as register_sla_commands
 
 EX_OK = 0
 EX_USAGE = 64
@@ -520,6 +522,84 @@ def cmd_inbox_retry(args: argparse.Namespace, app: App) -> int:
     return EX_OK
 
 
+def _decision_json(d: Any, inbox: Any | None) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "at": _iso(d.created_at),
+        "outcome": d.outcome,
+        "reason": d.reason,
+        "sender": d.sender,
+        "subject": d.subject,
+        "subscription": d.subscription_id,
+        "inbox": d.inbox_id,
+        "message_id": inbox.message_id if inbox is not None else None,
+        "rules": d.record,
+    }
+
+
+def cmd_rejections_list(args: argparse.Namespace, app: App) -> int:
+    from mailgate.db.models import Decision
+
+    with app.db.transaction() as session:
+        stmt = (
+            select(Decision)
+            .where(Decision.outcome == "rejected")
+            .order_by(Decision.id.desc())
+            .limit(args.limit)
+        )
+        if args.reason:
+            stmt = stmt.where(Decision.reason == args.reason)
+        rows = [_decision_json(d, None) for d in session.scalars(stmt)]
+    if args.json:
+        _print_json(rows)
+        return EX_OK
+    print(
+        _table(
+            [
+                (r["id"], (r["at"] or "")[:19], r["reason"], r["sender"], (r["subject"] or "")[:50])
+                for r in rows
+            ],
+            ("ID", "AT (UTC)", "REASON", "SENDER", "SUBJECT"),
+        )
+    )
+    return EX_OK
+
+
+def cmd_rejections_show(args: argparse.Namespace, app: App) -> int:
+    from mailgate.db.models import Decision, InboxItem, OutboxMessage
+
+    with app.db.transaction() as session:
+        decision = session.get(Decision, args.id)
+        if decision is None or decision.outcome != "rejected":
+            print(f"no rejection {args.id}", file=sys.stderr)
+            return EX_DATAERR
+        inbox = session.get(InboxItem, decision.inbox_id)
+        data = _decision_json(decision, inbox)
+        reply = session.scalar(
+            select(OutboxMessage).where(OutboxMessage.decision_id == decision.id)
+        )
+        data["reply"] = (
+            {"state": reply.state, "to": list(reply.recipients), "subject": reply.subject}
+            if reply is not None
+            else None
+        )
+    if args.json:
+        _print_json(data)
+        return EX_OK
+    print(f"rejection {data['id']}: {data['reason']}  ({data['at']})")
+    for key in ("sender", "subject", "subscription", "message_id", "inbox"):
+        print(f"  {key:13} {data[key]}")
+    reply_line = (
+        f"{data['reply']['state']} to {', '.join(data['reply']['to'])}"
+        if data["reply"]
+        else "none (no sender address)"
+    )
+    print(f"  {'reply':13} {reply_line}")
+    print("rules:")
+    print("\n".join(_render_rules(data["rules"])))
+    return EX_OK
+
+
 # ------------------------------------------------------------------ parser
 
 Handler = Callable[[argparse.Namespace, App], int]
@@ -617,6 +697,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     add("flush", cmd_outbox_flush, "deliver what is due now", parent=outbox, now=True)
 
+    rejections = sub.add_parser("rejections", help="refused requests and why").add_subparsers(
+        dest="r_cmd", required=True
+    )
+    p = add("list", cmd_rejections_list, "list refusals, newest first", parent=rejections)
+    p.add_argument("--reason", help="only this reason code")
+    p.add_argument("--limit", type=int, default=50)
+    p = add(
+        "show",
+        cmd_rejections_show,
+        "one refusal: every rule's verdict and evidence",
+        parent=rejections,
+    )
+    p.add_argument("id", type=int)
+
     inbox = sub.add_parser("inbox", help="received raw mail").add_subparsers(
         dest="i_cmd", required=True
     )
@@ -635,6 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Other modules add their commands here (SLA, policy, IMAP) without a cycle of imports.
 _EXTENSIONS: list[Callable[[Any, Any], None]] = []
+_EXTENSIONS.append(register_sla_commands)
 
 
 def _setup_logging(level: str) -> None:
@@ -643,6 +738,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if level != "DEBUG":  # migration chatter on every start helps nobody
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -661,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = App.create(loaded.settings)
     except Exception as exc:
         print(
-            f"mailgate: cannot open the database {loaded.settings.database.url}: {exc}",
+            f"mailgate: cannot open the database {mask_url(loaded.settings.database.url)}: {exc}",
             file=sys.stderr,
         )
         return EX_TEMPFAIL if args.command == "ingest" else EX_SOFTWARE
@@ -672,6 +769,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_SOFTWARE
     finally:
         app.close()
+
+
+def _imap_commands(sub: Any, add: Any) -> None:
+    # Imported when the parser is built, not at import time: imap_service imports the app.
+    from mailgate.ingest.imap_service import register
+
+    register(sub, add)
+
+
+_EXTENSIONS.append(_imap_commands)
 
 
 if __name__ == "__main__":

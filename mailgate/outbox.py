@@ -83,10 +83,14 @@ class SmtpTransport:
             conn = smtplib.SMTP_SSL(r.host, r.port, timeout=r.timeout, context=self._context())
         else:
             conn = smtplib.SMTP(r.host, r.port, timeout=r.timeout)
+        try:
             if r.security == "starttls":
                 conn.starttls(context=self._context())
-        if r.username:
-            conn.login(r.username, r.effective_password)
+            if r.username:
+                conn.login(r.username, r.effective_password)
+        except BaseException:
+            conn.close()  # a failed STARTTLS or login must not leak the socket
+            raise
         return conn
 
     def deliver(self, mail_from: str, recipients: list[str], raw: bytes) -> None:
@@ -129,6 +133,10 @@ class SmtpTransport:
             self._conn = None
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def make_transport(settings: OutboxSettings) -> Transport:
     if settings.transport == "smtp":
         return SmtpTransport(settings.relay)
@@ -160,6 +168,9 @@ class OutboxSender:
         self.owner = owner
 
     def _due_ids(self, now: dt.datetime, limit: int) -> list[int]:
+        # Due-ness follows ``now`` (which `--now` may move); leases follow the real clock,
+        # so a simulated time can never take over a row a live sender holds.
+        real = _utcnow()
         with self.db.transaction() as session:
             return list(
                 session.scalars(
@@ -167,7 +178,7 @@ class OutboxSender:
                     .where(
                         OutboxMessage.state == "pending",
                         OutboxMessage.next_attempt_at <= now,
-                        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < real),
                     )
                     .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
                     .limit(limit)
@@ -175,14 +186,18 @@ class OutboxSender:
             )
 
     def _claim(self, outbox_id: int, now: dt.datetime) -> OutboxMessage | None:
-        lease_until = now + dt.timedelta(seconds=self.settings.lease_seconds)
+        """Take one row, re-checking every condition in the UPDATE itself: another sender
+        may have sent or rescheduled it since the list of due rows was read."""
+        real = _utcnow()
+        lease_until = real + dt.timedelta(seconds=self.settings.lease_seconds)
         with self.db.transaction() as session:
             result = session.execute(
                 update(OutboxMessage)
                 .where(
                     OutboxMessage.id == outbox_id,
                     OutboxMessage.state == "pending",
-                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                    OutboxMessage.next_attempt_at <= now,
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < real),
                 )
                 .values(lease_owner=self.owner, lease_until=lease_until)
                 .execution_options(synchronize_session=False)

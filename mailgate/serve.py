@@ -21,6 +21,7 @@ from mailgate.ingest import pipeline
 from mailgate.ingest.smtp import GatewayHandler, GatewaySMTP
 from mailgate.ingest.store import Stored, store_raw
 from mailgate.outbox import OutboxSender, Transport, make_transport
+from mailgate.sla.escalation import periodic_jobs
 
 log = logging.getLogger("mailgate.serve")
 
@@ -31,7 +32,7 @@ class Gateway:
         self.settings = app.settings
         self.transport = transport or make_transport(app.settings.outbox)
         self.sender = OutboxSender(app.db, app.settings.outbox, self.transport, app.owner)
-        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self.queue: asyncio.Queue[Stored] = asyncio.Queue()
         self.store_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store")
         self.work_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="process")
         self.send_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
@@ -44,6 +45,7 @@ class Gateway:
             executor=self.store_pool,
         )
         self.server: asyncio.Server | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = threading.Event()
         self.port: int | None = None
         # Periodic jobs added by other parts (SLA ticks, digests): (name, interval, fn).
@@ -70,21 +72,23 @@ class Gateway:
         )
 
     def _on_stored(self, stored: Stored) -> None:
-        if stored.duplicate:
-            log.info("source=smtp inbox=%s outcome=duplicate", stored.inbox_id)
-            return
-        self.queue.put_nowait(stored.inbox_id)
+        self.queue.put_nowait(stored)
+
+    def submit(self, inbox_id: int) -> None:
+        """Queue a stored inbox item for processing (thread-safe; for other intakes)."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, Stored(inbox_id, False))
 
     async def _process_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            inbox_id = await self.queue.get()
+            stored = await self.queue.get()
             try:
                 await loop.run_in_executor(
-                    self.work_pool, pipeline.process_item, self.app, inbox_id
+                    self.work_pool, pipeline.process_stored, self.app, stored, None, "smtp"
                 )
             except Exception:
-                log.exception("processing inbox item %s failed", inbox_id)
+                log.exception("processing inbox item %s failed", stored.inbox_id)
             finally:
                 self.queue.task_done()
             self.outbox_wakeup.set()
@@ -123,7 +127,7 @@ class Gateway:
             log.info("recovered %d stored message(s) from an earlier run", len(results))
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         self.stopping = stop or asyncio.Event()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -180,7 +184,14 @@ class Gateway:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # From here a session that was mid-DATA gets 421 (its sender retries); anything
+        # that got 250 before this point is processed now, before the process exits.
+        self.handler.closed = True
         loop = asyncio.get_running_loop()
+        while self.handler.in_flight and loop.time() < deadline + 5:
+            await asyncio.sleep(0.05)
+        with contextlib.suppress(Exception):
+            await loop.run_in_executor(self.work_pool, pipeline.process_pending, self.app)
         with contextlib.suppress(Exception):
             await loop.run_in_executor(self.send_pool, self.sender.drain)
         for pool in (self.store_pool, self.work_pool, self.send_pool):
@@ -196,5 +207,10 @@ async def _bounded(awaitable: Awaitable[object], timeout: float) -> None:
 
 def serve(app: App) -> int:
     gateway = Gateway(app)
+    gateway.periodic.extend(periodic_jobs(app))  # SLA escalation pass, daily digest
+    if app.settings.imap.mailboxes:  # one IMAP poller thread per mailbox
+        from mailgate.ingest.imap_service import attach_pollers
+
+        attach_pollers(gateway)
     asyncio.run(gateway.run())
     return 0

@@ -154,9 +154,21 @@ def describe(obj: Any, path: str = "") -> dict[str, Any]:
     return out
 
 
+def mask_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
 def _describe_value(name: str, value: Any) -> Any:
     if name in SECRET_FIELDS and value:
         return "********"
+    if name == "url" and isinstance(value, str):
+        return mask_url(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return describe(value)
     if isinstance(value, Mapping):

@@ -29,6 +29,9 @@ REQUIRED = ("id", "organization", "tier", "valid_from", "valid_until", "contacts
 OPTIONAL = ("nonprod_environments",)
 TIERS = ("standard", "premier")
 MAX_PREMIER_NONPROD = 2  # P-PREM-NONPROD
+# Column sizes of the subscriptions tables (mailgate/db/models.py).
+_MAX_LENGTH = {"id": 64, "organization": 255, "tier": 16}
+_MAX_CONTACT = 320
 _ADDRESS = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+$")
 _DOMAIN = re.compile(r"^@[^@\s;,]+\.[^@\s;,]+$")
 
@@ -71,12 +74,15 @@ def _date(line: int, name: str, value: Any) -> dt.date:
 def validate_row(
     line: int, raw: dict[str, Any], id_pattern: re.Pattern[str] | None
 ) -> SubscriptionRow:
-    missing = [c for c in REQUIRED if raw.get(c) in (None, "")]
+    missing = [c for c in REQUIRED if not str(raw.get(c) or "").strip()]
     if missing:
         raise ImportRowError(line, f"missing {', '.join(missing)}")
     unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise ImportRowError(line, f"unknown column {unknown[0]!r}")
+    for column, limit in _MAX_LENGTH.items():
+        if len(str(raw.get(column) or "")) > limit:
+            raise ImportRowError(line, f"{column} is longer than {limit} characters")
     sub_id = str(raw["id"]).strip().upper()
     if id_pattern is not None and not id_pattern.fullmatch(sub_id):
         raise ImportRowError(line, f"id {sub_id!r} does not match the subscription ID pattern")
@@ -90,7 +96,7 @@ def validate_row(
     contacts = []
     for contact in _split(raw["contacts"]):
         contact = contact.lower()
-        if not (_ADDRESS.match(contact) or _DOMAIN.match(contact)):
+        if len(contact) > _MAX_CONTACT or not (_ADDRESS.match(contact) or _DOMAIN.match(contact)):
             raise ImportRowError(line, f"contact {contact!r} is neither an address nor @domain")
         if contact not in contacts:
             contacts.append(contact)
@@ -130,8 +136,14 @@ def read_rows(path: Path, id_pattern: re.Pattern[str] | None = None) -> list[Sub
         items = doc.get("subscription", [])
         if not isinstance(items, list):
             raise ImportRowError(0, "expected [[subscription]] tables")
+        # tomllib keeps no positions: the n-th [[subscription]] header is the n-th entry.
+        starts = [
+            number
+            for number, line in enumerate(data.decode("utf-8").splitlines(), start=1)
+            if re.match(r"\s*\[\[\s*subscription\s*\]\]", line)
+        ]
         raw_rows: Iterable[tuple[int, dict[str, Any]]] = (
-            (i + 1, dict(item)) for i, item in enumerate(items)
+            (starts[i] if i < len(starts) else i + 1, dict(item)) for i, item in enumerate(items)
         )
     else:
         text = data.decode("utf-8-sig")
@@ -142,7 +154,7 @@ def read_rows(path: Path, id_pattern: re.Pattern[str] | None = None) -> list[Sub
             raise ImportRowError(1, f"header lacks column(s) {', '.join(missing)}")
         reader.fieldnames = header
         raw_rows = (
-            (reader.line_num, {k: v for k, v in row.items() if k is not None})
+            (reader.line_num, dict(row))  # extra fields stay under None: refused below
             for row in reader
             if any((v or "").strip() for v in row.values() if isinstance(v, str))
         )

@@ -47,7 +47,7 @@ from mailgate.policy.decide import Decision, decide
 from mailgate.policy.facts import Facts
 from mailgate.policy.rules.subscription import resolve_subscription
 from mailgate.policy.rules.version import sender_lines
-from mailgate.sla.deadlines import response_due
+from mailgate.sla import service as sla_service
 
 log = logging.getLogger("mailgate.pipeline")
 
@@ -85,12 +85,23 @@ def ingest(
     return process_stored(app, stored, now=now)
 
 
-def process_stored(app: App, stored: Stored, *, now: dt.datetime | None = None) -> Result:
+def process_stored(
+    app: App, stored: Stored, now: dt.datetime | None = None, source: str = "pipe"
+) -> Result:
     if stored.duplicate:
+        started = time.perf_counter()
         with app.db.transaction() as session:
             item = session.get(InboxItem, stored.inbox_id)
             assert item is not None
             original = _result_from_row(session, item)
+        log.info(
+            "source=%s message_id=%s outcome=duplicate ticket=%s reason=%s ms=%.1f",
+            source,
+            original.message_id or "-",
+            original.ticket or "-",
+            original.reason or "-",
+            (time.perf_counter() - started) * 1000,
+        )
         return Result(
             stored.inbox_id,
             Outcome.DUPLICATE,
@@ -352,8 +363,9 @@ def _create_ticket(
     session.add(ticket)
     session.flush()
     ticket.public_id = app.settings.tickets.public_id(ticket.id)
-    ticket.due_at = response_due(received_at, tier, decision.severity, app.calendar)
-    ticket.next_check_at = ticket.due_at
+    # Due time and the first escalation threshold (the SLA scheduler's next look).
+    sla_service.schedule_ticket(session, ticket, app)
+    assert ticket.due_at is not None
     session.add(
         Message(
             ticket_id=ticket.id,

@@ -50,7 +50,8 @@ class GatewayHandler:
         self.domains = {a.lower() for a in support_addresses if a.startswith("@")}
         self.executor = executor
         self.in_flight = 0
-        self.accepting = True
+        self.accepting = True  # False: new transactions get 421 (shutting down)
+        self.closed = False  # True: even a message already being sent gets 421
 
     def _accepts(self, address: str) -> bool:
         if not self.addresses and not self.domains:
@@ -81,6 +82,8 @@ class GatewayHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.closed:
+            return "421 4.3.2 Service shutting down; please send again later"
         self.in_flight += 1
         try:
             raw = envelope.original_content

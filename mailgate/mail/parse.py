@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import email.utils
+from collections.abc import Iterator
 from email import message_from_bytes
 from email import policy as email_policy
 from email.errors import MessageError
@@ -105,8 +106,8 @@ def decode_bytes(data: bytes, declared: str | None) -> str:
     return data.decode("latin-1")
 
 
-def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
-    values = msg.get_all(name) or []
+def _addresses(headers: dict[str, list[str]], name: str) -> tuple[Address, ...]:
+    values = headers.get(name, [])
     decoded = [decode_header_value(v) for v in values]
     out = []
     for display, addr in email.utils.getaddresses(decoded):
@@ -141,8 +142,9 @@ def normalize_message_id(value: str | None) -> str | None:
     return ids[0] if ids else None
 
 
-def _date(msg: Message) -> dt.datetime | None:
-    value = msg.get("date")
+def _date(headers: dict[str, list[str]]) -> dt.datetime | None:
+    values = headers.get("date")
+    value = values[0] if values else None
     if not value:
         return None
     try:
@@ -161,13 +163,42 @@ def _part_text(part: Message) -> str:
     return decode_bytes(payload, part.get_content_charset())
 
 
+_MAX_DEPTH = 40  # deeper MIME nesting is treated as opaque (fuzzed or hostile input)
+
+
+def _leaves(part: Message, depth: int = 0) -> Iterator[Message]:
+    """The leaf parts, in order. An attached message (message/rfc822, a delivery status)
+    is one leaf: its body is someone else's text and must not be merged into the
+    sender's."""
+    if part.get_content_maintype() == "message" or depth > _MAX_DEPTH:
+        yield part
+        return
+    if part.is_multipart():
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, Message):
+                    yield from _leaves(sub, depth + 1)
+        return
+    yield part
+
+
+def _embedded_bytes(part: Message) -> bytes:
+    payload = part.get_payload()
+    try:
+        if isinstance(payload, list):
+            return b"\n".join(m.as_bytes() for m in payload if isinstance(m, Message))
+        raw = part.get_payload(decode=True)
+        return raw if isinstance(raw, bytes) else b""
+    except Exception:  # an unprintable embedded message is still listed
+        return b""
+
+
 def _walk(msg: Message) -> tuple[str, str | None, list[Attachment], bool]:
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[Attachment] = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for part in _leaves(msg):
         ctype = part.get_content_type()
         disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()
         filename = part.get_filename()
@@ -176,9 +207,8 @@ def _walk(msg: Message) -> tuple[str, str | None, list[Attachment], bool]:
         is_attachment = disposition == "attachment" or (
             filename is not None and ctype not in ("text/plain", "text/html")
         )
-        if ctype == "message/rfc822" or ctype == "message/delivery-status":
-            data = part.as_bytes() if ctype == "message/rfc822" else b""
-            attachments.append(Attachment(filename, ctype, data))
+        if part.get_content_maintype() == "message":
+            attachments.append(Attachment(filename, ctype, _embedded_bytes(part)))
             continue
         if not is_attachment and ctype == "text/plain":
             texts.append(_part_text(part))
@@ -204,6 +234,17 @@ def _walk(msg: Message) -> tuple[str, str | None, list[Attachment], bool]:
     return text, html, attachments, False
 
 
+def _raw_headers(msg: Message) -> dict[str, list[str]]:
+    """Header values exactly as received (8-bit bytes kept as surrogate escapes).
+
+    compat32's ``get`` wraps 8-bit values in a Header whose str() has already replaced
+    the bytes; ``raw_items`` keeps them, so ``decode_header_value`` can decode them."""
+    out: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        out.setdefault(name.lower(), []).append(str(value))
+    return out
+
+
 def parse_message(
     raw: bytes,
     *,
@@ -212,28 +253,39 @@ def parse_message(
 ) -> ParsedMail:
     """Parse one raw message. Never raises on malformed input; defects are listed."""
     msg = message_from_bytes(raw, policy=email_policy.compat32)
-    defects = [type(d).__name__ for d in msg.defects]
     try:
         text, html, attachments, from_html = _walk(msg)
     except Exception as exc:  # a broken structure must not lose the message
-        defects.append(f"body: {type(exc).__name__}: {exc}")
         text, html, attachments, from_html = decode_bytes(raw, None), None, [], False
-    headers = {}
-    for name in KEPT_HEADERS:
-        values = msg.get_all(name)
-        if values:
-            headers[name] = tuple(decode_header_value(v) for v in values)
-    from_ = _addresses(msg, "from")
+        body_error: str | None = f"body: {type(exc).__name__}: {exc}"
+    else:
+        body_error = None
+    # Collected after decoding: base64 and quoted-printable defects appear only then.
+    defects = [type(d).__name__ for part in msg.walk() for d in part.defects]
+    if body_error:
+        defects.append(body_error)
+    raw_headers = _raw_headers(msg)
+
+    def first(name: str) -> str:
+        values = raw_headers.get(name)
+        return decode_header_value(values[0]) if values else ""
+
+    headers = {
+        name: tuple(decode_header_value(v) for v in raw_headers[name])
+        for name in KEPT_HEADERS
+        if name in raw_headers
+    }
+    from_ = _addresses(raw_headers, "from")
     return ParsedMail(
-        message_id=normalize_message_id(decode_header_value(msg.get("message-id"))),
-        subject=decode_header_value(msg.get("subject")),
+        message_id=normalize_message_id(first("message-id")),
+        subject=first("subject"),
         from_=from_[0] if from_ else None,
-        reply_to=_addresses(msg, "reply-to"),
-        to=_addresses(msg, "to"),
-        cc=_addresses(msg, "cc"),
-        date=_date(msg),
-        in_reply_to=_message_ids(decode_header_value(msg.get("in-reply-to"))),
-        references=_message_ids(decode_header_value(msg.get("references"))),
+        reply_to=_addresses(raw_headers, "reply-to"),
+        to=_addresses(raw_headers, "to"),
+        cc=_addresses(raw_headers, "cc"),
+        date=_date(raw_headers),
+        in_reply_to=_message_ids(first("in-reply-to")),
+        references=_message_ids(first("references")),
         text=text.replace("\r\n", "\n"),
         html=html,
         attachments=tuple(attachments),

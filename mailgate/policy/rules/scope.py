@@ -28,21 +28,17 @@ class ScopeRule:
             return None
         text = facts.tags.clean + "\n" + facts.prose
         strong, weak = self.category.compiled
-        for pattern in strong:
-            m = pattern.search(text)
-            if m:
-                return Hit(
-                    "reject",
-                    self.reason,
-                    {"matched": _excerpt(text, m), "pattern": pattern.pattern, "strength": "strong"},
-                )
-        for pattern in weak:
-            m = pattern.search(text)
-            if m:
-                return Hit(
-                    "flag",
-                    self.reason,
-                    {"matched": _excerpt(text, m), "pattern": pattern.pattern, "strength": "weak"},
-                    tag=f"triage:{self.reason}",
-                )
+        for strength, patterns in (("strong", strong), ("weak", weak)):
+            for pattern in patterns:
+                m = pattern.search(text)
+                if m is None:
+                    continue
+                evidence = {
+                    "matched": _excerpt(text, m),
+                    "pattern": pattern.pattern,
+                    "strength": strength,
+                }
+                if strength == "strong":
+                    return Hit("reject", self.reason, evidence)
+                return Hit("flag", self.reason, evidence, tag=f"triage:{self.reason}")
         return None
