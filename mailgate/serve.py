@@ -91,7 +91,8 @@ class Gateway:
                 log.exception("processing inbox item %s failed", stored.inbox_id)
             finally:
                 self.queue.task_done()
-            self.outbox_wakeup.set()
+            if self.queue.empty():  # deliver in batches, not a wake-up per message
+                self.outbox_wakeup.set()
 
     async def _outbox_loop(self) -> None:
         loop = asyncio.get_running_loop()
