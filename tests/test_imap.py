@@ -1,8 +1,11 @@
 """The IMAP poller against a real Dovecot: nothing lost, nothing repeated, nothing stuck.
 
 Mail is put in place with IMAP APPEND (or, while the server is down, written straight
-into the Maildir as a delivery agent would). The sink is a real SQLite one written against
-the poller's ``IntakeSink`` protocol; only the ``sink`` fixture names it.
+into the Maildir as a delivery agent would). The sink is mailgate's own ``InboxSink`` on
+a real SQLite database (the inbox table, its dedupe key and the ``imap_cursors`` table),
+instrumented by ``tests/support/imap_sink.py``; it stores only, so these tests are about
+the poller. What processing makes of the mail, on SQLite and PostgreSQL, is in
+``test_imap_pipeline.py``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from tests.support.dovecot import (
     sample_message,
     wait_for,
 )
-from tests.support.imap_sink import FlakySink, SqliteIntakeSink
+from tests.support.imap_sink import RecordingInboxSink, inbox_app
 
 LOGGER = "mailgate.ingest.imap"
 REPO = Path(__file__).resolve().parents[1]
@@ -53,21 +56,22 @@ class PollerKilled(BaseException):
 
 
 @pytest.fixture
-def open_sink(tmp_path: Path) -> Iterator[Callable[..., SqliteIntakeSink]]:
-    """Open sinks on the test's database file (all closed at teardown)."""
-    opened: list[SqliteIntakeSink] = []
+def open_sink(tmp_path: Path, sqlite_url: str) -> Iterator[Callable[..., RecordingInboxSink]]:
+    """Open sinks on the test's database, each with its own App as a restarted process
+    would have (all closed at teardown)."""
+    apps = []
 
-    def open_(cls: type[SqliteIntakeSink] = SqliteIntakeSink, **options: Any) -> SqliteIntakeSink:
-        opened.append(cls(tmp_path / "inbox.sqlite3", **options))
-        return opened[-1]
+    def open_(**options: Any) -> RecordingInboxSink:
+        apps.append(inbox_app(sqlite_url, tmp_path))
+        return RecordingInboxSink(apps[-1], **options)
 
     yield open_
-    for each in opened:
-        each.close()
+    for app in apps:
+        app.close()
 
 
 @pytest.fixture
-def sink(open_sink: Callable[..., SqliteIntakeSink]) -> SqliteIntakeSink:
+def sink(open_sink: Callable[..., RecordingInboxSink]) -> RecordingInboxSink:
     return open_sink()
 
 
@@ -93,12 +97,27 @@ def running(poller: ImapPoller) -> Iterator[threading.Event]:
         assert not thread.is_alive(), "the poller did not stop within 10 s of being asked"
 
 
+def settle_into_idle(caplog: pytest.LogCaptureFixture, sessions: int) -> None:
+    """Wait until the poller has caught up in its n-th session, and a moment more.
+
+    Mail appended in the instant between the poller's last search and IDLE is only seen
+    with the next mail (see the xfail test below), so tests about other things append
+    once the poller is in IDLE.
+    """
+
+    def caught_up() -> bool:
+        return sum("caught up" in r.getMessage() for r in caplog.records) >= sessions
+
+    assert wait_for(caught_up, timeout=15)
+    time.sleep(0.5)
+
+
 # -- storing and marking ---------------------------------------------------------------
 
 
 @pytest.mark.dovecot
 def test_new_mail_is_stored_then_moved(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink, caplog: pytest.LogCaptureFixture
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     raws = messages(3, "moved")
     imap_mailbox.append(*raws)
@@ -112,6 +131,7 @@ def test_new_mail_is_stored_then_moved(
     assert imap_mailbox.count() == 0
     assert imap_mailbox.message_ids(imap_mailbox.move_to) == ids(raws)  # folder was created
     assert sink.batches == [3]
+    assert sink.sources() == ["imap"] * 3
     assert all(o.startswith("imap://mailgate@127.0.0.1:") for o in sink.origins())
     assert all(f"/{imap_mailbox.folder};UIDVALIDITY=" in o for o in sink.origins())
     assert len([r for r in caplog.records if "stored uid" in r.getMessage()]) == 3
@@ -121,7 +141,7 @@ def test_new_mail_is_stored_then_moved(
 
 @pytest.mark.dovecot
 def test_after_seen_flags_unseen_mail_and_leaves_it(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink
 ) -> None:
     already_read = sample_message(0, tag="read-by-a-human")
     imap_mailbox.append(already_read, flags=[r"\Seen"])
@@ -148,7 +168,7 @@ def test_after_seen_flags_unseen_mail_and_leaves_it(
 
 @pytest.mark.dovecot
 def test_copy_and_uid_expunge_when_the_server_cannot_move(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink
 ) -> None:
     class NoMovePoller(ImapPoller):
         def _server_can_move(self, client: Any) -> bool:
@@ -166,7 +186,7 @@ def test_copy_and_uid_expunge_when_the_server_cannot_move(
 
 @pytest.mark.dovecot
 def test_killed_between_commit_and_mark_leaves_no_duplicate(
-    imap_mailbox: MailboxHandle, open_sink: Callable[..., SqliteIntakeSink]
+    imap_mailbox: MailboxHandle, open_sink: Callable[..., RecordingInboxSink]
 ) -> None:
     raws = messages(5, "killed")
     imap_mailbox.append(*raws)
@@ -196,8 +216,9 @@ def test_killed_between_commit_and_mark_leaves_no_duplicate(
 KILL_SCRIPT = textwrap.dedent(
     """
     import json, os, signal, sys
+    from pathlib import Path
     from mailgate.ingest.imap import ImapMailbox, ImapPoller
-    from tests.support.imap_sink import SqliteIntakeSink
+    from tests.support.imap_sink import RecordingInboxSink, inbox_app
 
     commits = 0
 
@@ -208,28 +229,32 @@ KILL_SCRIPT = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     settings = ImapMailbox(**json.loads(sys.argv[1]))
-    ImapPoller(settings, SqliteIntakeSink(sys.argv[2], after_commit=die)).poll_once()
+    app = inbox_app(sys.argv[2], Path(sys.argv[4]))
+    ImapPoller(settings, RecordingInboxSink(app, after_commit=die)).poll_once()
     """
 )
 
 
 @pytest.mark.dovecot
 def test_sigkilled_process_after_commit_leaves_no_duplicate(
-    imap_mailbox: MailboxHandle, tmp_path: Path, open_sink: Callable[..., SqliteIntakeSink]
+    imap_mailbox: MailboxHandle,
+    tmp_path: Path,
+    sqlite_url: str,
+    open_sink: Callable[..., RecordingInboxSink],
 ) -> None:
     raws = messages(4, "sigkill")
     imap_mailbox.append(*raws)
     settings = imap_mailbox.settings()
-    db = tmp_path / "inbox.sqlite3"
+    settings_json = json.dumps(dataclasses.asdict(settings))
     done = subprocess.run(
-        [sys.executable, "-c", KILL_SCRIPT, json.dumps(dataclasses.asdict(settings)), str(db), "2"],
+        [sys.executable, "-c", KILL_SCRIPT, settings_json, sqlite_url, "2", str(tmp_path)],
         cwd=REPO,
         capture_output=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
-    sink = open_sink()  # the same file as db
+    sink = open_sink()  # the database the killed process wrote to
     assert sink.count() == 2
     assert imap_mailbox.count() == 4
 
@@ -240,7 +265,7 @@ def test_sigkilled_process_after_commit_leaves_no_duplicate(
 
 @pytest.mark.dovecot
 def test_uidvalidity_change_imports_nothing_twice(
-    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: RecordingInboxSink
 ) -> None:
     settings = imap_mailbox.settings(after="seen")
     first = messages(5, "validity")
@@ -266,7 +291,7 @@ def test_uidvalidity_change_imports_nothing_twice(
 
 @pytest.mark.dovecot
 def test_recreated_mailbox_with_lower_uids_loses_and_repeats_nothing(
-    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: RecordingInboxSink
 ) -> None:
     settings = imap_mailbox.settings()
     old = messages(3, "recreated")
@@ -293,7 +318,7 @@ def test_recreated_mailbox_with_lower_uids_loses_and_repeats_nothing(
 def test_dovecot_restart_during_idle_reconnects_and_catches_up(
     imap_mailbox: MailboxHandle,
     dovecot: DovecotServer,
-    sink: SqliteIntakeSink,
+    sink: RecordingInboxSink,
     caplog: pytest.LogCaptureFixture,
     security: str,
 ) -> None:
@@ -305,6 +330,7 @@ def test_dovecot_restart_during_idle_reconnects_and_catches_up(
         )
     before, meanwhile, after = (sample_message(n, tag="restart") for n in (1, 2, 3))
     with running(ImapPoller(settings, sink)):
+        settle_into_idle(caplog, sessions=1)
         imap_mailbox.append(before)
         assert wait_for(lambda: sink.count() == 1, timeout=15)
         time.sleep(0.5)  # let the poller settle into IDLE
@@ -312,6 +338,8 @@ def test_dovecot_restart_during_idle_reconnects_and_catches_up(
         dovecot.stop()
         dovecot.deliver(imap_mailbox.folder, meanwhile)  # arrives while the server is down
         dovecot.start()
+        assert wait_for(lambda: sink.count() == 2, timeout=15), sink.message_ids()
+        settle_into_idle(caplog, sessions=2)
         imap_mailbox.append(after)
 
         assert wait_for(lambda: sink.count() == 3, timeout=15), sink.message_ids()
@@ -321,19 +349,50 @@ def test_dovecot_restart_during_idle_reconnects_and_catches_up(
 
 
 @pytest.mark.dovecot
+@pytest.mark.xfail(
+    strict=True,
+    reason="imap.py enters IDLE right after the drain's last UID SEARCH; Dovecot announces "
+    "mail that arrived in between only at the end of the next command, not in IDLE, so it "
+    "waits for the next new mail or the IDLE renewal (idle_renew, 25 min by default). "
+    "A NOOP before IDLE, draining again if it reports EXISTS, closes the gap.",
+)
+def test_mail_arriving_between_the_last_search_and_idle_is_not_left_waiting(
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink
+) -> None:
+    class AppendsBeforeIdle(ImapPoller):
+        armed = True
+
+        def _search_new(self, client: Any, last_uid: int) -> list[int]:
+            found = super()._search_new(client, last_uid)
+            if not found and last_uid and self.armed:
+                self.armed = False  # a message arrives just after the "nothing new" answer
+                imap_mailbox.append(sample_message(2, tag="before-idle"))
+            return found
+
+    imap_mailbox.append(sample_message(1, tag="before-idle"))
+    settings = imap_mailbox.settings(idle=True, poll_interval=3600.0)
+    with running(AppendsBeforeIdle(settings, sink)):
+        assert wait_for(lambda: sink.count() == 1, timeout=15)
+        # Dovecot checks an IDLEd mailbox every second (mailbox_idle_check_interval).
+        assert wait_for(lambda: sink.count() == 2, timeout=4)
+
+
+@pytest.mark.dovecot
 def test_session_kicked_by_the_server_is_resumed(
     imap_mailbox: MailboxHandle,
     dovecot: DovecotServer,
-    sink: SqliteIntakeSink,
+    sink: RecordingInboxSink,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
     settings = imap_mailbox.settings(idle=True, poll_interval=3600.0)
     with running(ImapPoller(settings, sink)):
+        settle_into_idle(caplog, sessions=1)
         imap_mailbox.append(sample_message(1, tag="kicked"))
         assert wait_for(lambda: sink.count() == 1, timeout=15)
         time.sleep(0.5)
         dovecot.kick()
+        settle_into_idle(caplog, sessions=2)
         imap_mailbox.append(sample_message(2, tag="kicked"))
         assert wait_for(lambda: sink.count() == 2, timeout=15)
     # Dovecot says "* BYE Server shutting down." to a kicked IDLE session (RFC 3501 §7.1.5).
@@ -342,7 +401,7 @@ def test_session_kicked_by_the_server_is_resumed(
 
 @pytest.mark.dovecot
 def test_idle_stores_new_mail_without_waiting_for_the_poll_interval(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink
 ) -> None:
     settings = imap_mailbox.settings(idle=True, poll_interval=3600.0)
     with running(ImapPoller(settings, sink)) as stop:
@@ -359,7 +418,7 @@ def test_idle_stores_new_mail_without_waiting_for_the_poll_interval(
 
 @pytest.mark.dovecot
 def test_idle_is_renewed_and_keeps_working(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink, caplog: pytest.LogCaptureFixture
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     settings = imap_mailbox.settings(idle=True, idle_renew=1.0, poll_interval=3600.0)
@@ -374,7 +433,7 @@ def test_idle_is_renewed_and_keeps_working(
 
 @pytest.mark.dovecot
 def test_polls_at_poll_interval_when_idle_is_off(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink
 ) -> None:
     settings = imap_mailbox.settings(idle=False, poll_interval=0.3)
     with running(ImapPoller(settings, sink)):
@@ -386,7 +445,7 @@ def test_polls_at_poll_interval_when_idle_is_off(
 
 @pytest.mark.dovecot
 def test_run_retries_until_the_server_comes_up(
-    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: RecordingInboxSink
 ) -> None:
     imap_mailbox.append(sample_message(1, tag="late-server"))
     dovecot.stop()
@@ -401,7 +460,7 @@ def test_run_retries_until_the_server_comes_up(
 
 @pytest.mark.dovecot
 def test_backlog_of_1000_messages_is_drained_exactly_once(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink
 ) -> None:
     raws = messages(1000, "backlog")
     imap_mailbox.append(*raws)
@@ -420,7 +479,9 @@ def test_backlog_of_1000_messages_is_drained_exactly_once(
 
 @pytest.mark.dovecot
 def test_broken_messages_are_quarantined_and_the_rest_goes_on(
-    imap_mailbox: MailboxHandle, dovecot: DovecotServer, open_sink: Callable[..., SqliteIntakeSink]
+    imap_mailbox: MailboxHandle,
+    dovecot: DovecotServer,
+    open_sink: Callable[..., RecordingInboxSink],
 ) -> None:
     good = messages(4, "good")
     poison = sample_message(99, tag="poison", body="X-Test: the sink refuses this one\n")
@@ -443,11 +504,11 @@ def test_broken_messages_are_quarantined_and_the_rest_goes_on(
 
 @pytest.mark.dovecot
 def test_store_error_marks_nothing_after_the_failure(
-    imap_mailbox: MailboxHandle, open_sink: Callable[..., SqliteIntakeSink]
+    imap_mailbox: MailboxHandle, open_sink: Callable[..., RecordingInboxSink]
 ) -> None:
     raws = messages(4, "store-error")
     imap_mailbox.append(*raws)
-    sink = open_sink(FlakySink, failing_calls={3})
+    sink = open_sink(failing_calls={3})
     settings = imap_mailbox.settings()
 
     with pytest.raises(StoreError):
@@ -465,13 +526,13 @@ def test_store_error_marks_nothing_after_the_failure(
 @pytest.mark.dovecot
 def test_run_backs_off_after_a_store_error_and_retries(
     imap_mailbox: MailboxHandle,
-    open_sink: Callable[..., SqliteIntakeSink],
+    open_sink: Callable[..., RecordingInboxSink],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
     raws = messages(3, "retry")
     imap_mailbox.append(*raws)
-    sink = open_sink(FlakySink, failing_calls={1, 2})
+    sink = open_sink(failing_calls={1, 2})
     with running(ImapPoller(imap_mailbox.settings(), sink)):
         assert wait_for(lambda: sink.count() == 3, timeout=15)
     assert sink.message_ids() == ids(raws)
@@ -485,7 +546,7 @@ def test_run_backs_off_after_a_store_error_and_retries(
 @pytest.mark.dovecot
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_tls_and_starttls_with_the_test_ca(
-    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: SqliteIntakeSink, security: str
+    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: RecordingInboxSink, security: str
 ) -> None:
     port = dovecot.tls_port if security == "tls" else dovecot.port
     imap_mailbox.append(sample_message(1, tag=security))
@@ -496,7 +557,7 @@ def test_tls_and_starttls_with_the_test_ca(
 @pytest.mark.dovecot
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_an_unknown_ca_is_refused(
-    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: SqliteIntakeSink, security: str
+    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: RecordingInboxSink, security: str
 ) -> None:
     port = dovecot.tls_port if security == "tls" else dovecot.port
     imap_mailbox.append(sample_message(1, tag="unknown-ca"))
@@ -509,7 +570,7 @@ def test_an_unknown_ca_is_refused(
 
 @pytest.mark.dovecot
 def test_tls_verify_off_connects_to_a_self_signed_server(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink
 ) -> None:
     imap_mailbox.append(sample_message(1, tag="no-verify"))
     settings = imap_mailbox.settings(tls_verify=False, ca_file=None)
@@ -518,7 +579,7 @@ def test_tls_verify_off_connects_to_a_self_signed_server(
 
 @pytest.mark.dovecot
 def test_tls_on_a_plaintext_port_fails_instead_of_falling_back(
-    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: RecordingInboxSink
 ) -> None:
     settings = imap_mailbox.settings(security="tls", port=dovecot.port)
     with pytest.raises(ssl.SSLError):
@@ -526,7 +587,7 @@ def test_tls_on_a_plaintext_port_fails_instead_of_falling_back(
 
 
 @pytest.mark.dovecot
-def test_starttls_is_required_when_configured(sink: SqliteIntakeSink) -> None:
+def test_starttls_is_required_when_configured(sink: RecordingInboxSink) -> None:
     # A second Dovecot without TLS: it does not offer STARTTLS at all.
     with DovecotServer(ssl=False) as cleartext_only:
         settings = ImapMailbox(
@@ -543,7 +604,7 @@ def test_starttls_is_required_when_configured(sink: SqliteIntakeSink) -> None:
 
 @pytest.mark.dovecot
 def test_plaintext_works_only_when_spelled_out(
-    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: SqliteIntakeSink
+    imap_mailbox: MailboxHandle, dovecot: DovecotServer, sink: RecordingInboxSink
 ) -> None:
     imap_mailbox.append(sample_message(1, tag="plaintext"))
     settings = imap_mailbox.settings(security="plaintext", port=dovecot.port, ca_file=None)
@@ -555,7 +616,7 @@ def test_plaintext_works_only_when_spelled_out(
 
 @pytest.mark.dovecot
 def test_password_from_the_environment(
-    imap_mailbox: MailboxHandle, sink: SqliteIntakeSink, monkeypatch: pytest.MonkeyPatch
+    imap_mailbox: MailboxHandle, sink: RecordingInboxSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     imap_mailbox.append(sample_message(1, tag="env-password"))
     monkeypatch.setenv("MAILGATE_TEST_IMAP_PASSWORD", imap_mailbox.password)
@@ -614,7 +675,7 @@ def test_settings_defaults_and_secret_repr() -> None:
 
 
 def test_missing_password_variable_is_a_config_error(
-    monkeypatch: pytest.MonkeyPatch, sink: SqliteIntakeSink
+    monkeypatch: pytest.MonkeyPatch, sink: RecordingInboxSink
 ) -> None:
     monkeypatch.delenv("MAILGATE_TEST_UNSET_PASSWORD", raising=False)
     settings = mailbox(password="", password_env="MAILGATE_TEST_UNSET_PASSWORD")
