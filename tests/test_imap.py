@@ -101,8 +101,8 @@ def settle_into_idle(caplog: pytest.LogCaptureFixture, sessions: int) -> None:
     """Wait until the poller has caught up in its n-th session, and a moment more.
 
     Mail appended in the instant between the poller's last search and IDLE is only seen
-    with the next mail (see the xfail test below), so tests about other things append
-    once the poller is in IDLE.
+    with the next mail unless the poller asks first (NOOP before IDLE, tested below);
+    tests about other things append once the poller is in IDLE.
     """
 
     def caught_up() -> bool:
@@ -349,13 +349,6 @@ def test_dovecot_restart_during_idle_reconnects_and_catches_up(
 
 
 @pytest.mark.dovecot
-@pytest.mark.xfail(
-    strict=True,
-    reason="imap.py enters IDLE right after the drain's last UID SEARCH; Dovecot announces "
-    "mail that arrived in between only at the end of the next command, not in IDLE, so it "
-    "waits for the next new mail or the IDLE renewal (idle_renew, 25 min by default). "
-    "A NOOP before IDLE, draining again if it reports EXISTS, closes the gap.",
-)
 def test_mail_arriving_between_the_last_search_and_idle_is_not_left_waiting(
     imap_mailbox: MailboxHandle, sink: RecordingInboxSink
 ) -> None:

@@ -171,3 +171,42 @@ def test_relay_transport_retries_after_temporary_failure(make_app, relay):
         assert row.state == "sent" and row.attempts == 2
     msg = message_from_bytes(relay.received[0].raw, policy=email_policy.default)
     assert msg["Auto-Submitted"] == "auto-replied"
+
+
+def test_nul_characters_and_overlong_values_still_make_a_ticket(make_app):
+    """PostgreSQL text cannot hold NUL and refuses over-long values: such mail must still
+    become a ticket, not a quarantined item that no retry can fix."""
+    from mailgate.ingest.pipeline import ingest
+
+    app = make_app()
+    add_subscription(app, contacts=("@acme.example",))
+    local = "j" * 330
+    raw = make_mail(
+        subject="[SUB-12345] Upgrade\x00 fails",
+        body="The log shows \x00\x00 bytes after the upgrade to 7.4.2.",
+        sender=f"Jane <{local}@acme.example>",
+    )
+    result = ingest(app, raw, source="pipe")
+    assert result.outcome == "ticket_created", result
+    with app.db.transaction() as s:
+        ticket = s.scalar(select(Ticket))
+        assert "\x00" not in ticket.subject and "\ufffd" in ticket.subject
+        assert len(ticket.requester) == 320
+
+
+def test_non_ascii_message_ids_are_not_mistaken_for_duplicates(make_app):
+    from mailgate.ingest.pipeline import ingest
+
+    app = make_app()
+    add_subscription(app)
+    first = make_mail()
+    raw_a = b"Message-ID: <caf\xc3\xa9@acme.example>\r\n" + _without_message_id(first)
+    raw_b = b"Message-ID: <caf\xc3\xbc@acme.example>\r\n" + _without_message_id(first)
+    assert ingest(app, raw_a, source="pipe").outcome == "ticket_created"
+    assert ingest(app, raw_b, source="pipe").outcome == "ticket_created"
+
+
+def _without_message_id(raw: bytes) -> bytes:
+    return b"".join(
+        line for line in raw.splitlines(keepends=True) if not line.lower().startswith(b"message-id")
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, DateTime, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -52,3 +52,25 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 # JSON on SQLite, JSONB on PostgreSQL.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class CleanString(TypeDecorator[str]):
+    """A string column that accepts whatever a mail carried: NUL characters (which
+    PostgreSQL text cannot hold) become U+FFFD and over-long values are cut to the
+    column's length (which PostgreSQL would refuse), instead of failing the message."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        length = getattr(self.impl, "length", None)
+        return value[:length] if length else value
+
+
+class CleanText(CleanString):
+    impl = Text
+    cache_ok = True

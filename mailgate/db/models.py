@@ -15,13 +15,11 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mailgate.db.base import Base, JSONType, UTCDateTime
+from mailgate.db.base import Base, CleanString, CleanText, JSONType, UTCDateTime
 
 
 class InboxItem(Base):
@@ -31,34 +29,34 @@ class InboxItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    source: Mapped[str] = mapped_column(String(16))  # smtp | imap | pipe
-    origin: Mapped[str | None] = mapped_column(String(255))  # peer address, mailbox, file
+    source: Mapped[str] = mapped_column(CleanString(16))  # smtp | imap | pipe
+    origin: Mapped[str | None] = mapped_column(CleanString(255))  # peer address, mailbox, file
     # Message-ID when the message has one, else "sha256:<hex of the raw bytes>".
-    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
-    message_id: Mapped[str | None] = mapped_column(String(998))
-    sha256: Mapped[str] = mapped_column(String(64))
+    dedupe_key: Mapped[str] = mapped_column(CleanString(255), unique=True)
+    message_id: Mapped[str | None] = mapped_column(CleanString(998))
+    sha256: Mapped[str] = mapped_column(CleanString(64))
     size: Mapped[int] = mapped_column(Integer)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    envelope_from: Mapped[str | None] = mapped_column(String(998))
+    envelope_from: Mapped[str | None] = mapped_column(CleanString(998))
     envelope_to: Mapped[list[str]] = mapped_column(JSONType, default=list)
     # pending -> processing -> done | quarantined
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    outcome: Mapped[str | None] = mapped_column(String(32))
-    reason: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(CleanString(16), default="pending", index=True)
+    outcome: Mapped[str | None] = mapped_column(CleanString(32))
+    reason: Mapped[str | None] = mapped_column(CleanString(64))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(CleanText)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_by: Mapped[str | None] = mapped_column(CleanString(128))
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Subscription(Base):
     __tablename__ = "subscriptions"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    organization: Mapped[str] = mapped_column(String(255))
-    tier: Mapped[str] = mapped_column(String(16))  # standard | premier (P-TIER)
+    id: Mapped[str] = mapped_column(CleanString(64), primary_key=True)
+    organization: Mapped[str] = mapped_column(CleanString(255))
+    tier: Mapped[str] = mapped_column(CleanString(16))  # standard | premier (P-TIER)
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_until: Mapped[dt.date] = mapped_column(Date)
     # Registered non-production environments (P-PREM-NONPROD: at most 2 for Premier).
@@ -82,7 +80,7 @@ class SubscriptionContact(Base):
     subscription_id: Mapped[str] = mapped_column(
         ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
     )
-    pattern: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
+    pattern: Mapped[str] = mapped_column(CleanString(320), index=True)  # lower-cased
 
     subscription: Mapped[Subscription] = relationship(back_populates="contacts")
 
@@ -92,23 +90,23 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Public form, e.g. IREX-000123; set from the row id within the creating transaction.
-    public_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    public_id: Mapped[str | None] = mapped_column(CleanString(32), unique=True)
     subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
-    tier: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[str] = mapped_column(CleanString(16))
     severity: Mapped[int] = mapped_column(Integer)
     # How the level was set: tag | default (R-NOTAG) | capped (R-NONPROD) | engineer
-    severity_source: Mapped[str] = mapped_column(String(16))
-    environment: Mapped[str | None] = mapped_column(String(32))
+    severity_source: Mapped[str] = mapped_column(CleanString(16))
+    environment: Mapped[str | None] = mapped_column(CleanString(32))
     production: Mapped[bool] = mapped_column(Boolean, default=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|waiting|resolved
-    requester: Mapped[str] = mapped_column(String(320), index=True)
-    requester_name: Mapped[str | None] = mapped_column(String(255))
-    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(CleanString(16), default="open")  # open|waiting|resolved
+    requester: Mapped[str] = mapped_column(CleanString(320), index=True)
+    requester_name: Mapped[str | None] = mapped_column(CleanString(255))
+    subject: Mapped[str] = mapped_column(CleanText)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    assignee: Mapped[str | None] = mapped_column(String(320))
+    assignee: Mapped[str | None] = mapped_column(CleanString(320))
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     # The SLA scheduler's indexed work list: the next instant this ticket needs a look.
     next_check_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -128,14 +126,14 @@ class Message(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
-    direction: Mapped[str] = mapped_column(String(8))  # in | out
+    direction: Mapped[str] = mapped_column(CleanString(8))  # in | out
     # request | reply | auto_reply | engineer_reply | internal_note | ack | relay | ...
-    kind: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str] = mapped_column(CleanString(24))
     # The RFC 5322 Message-ID (without angle brackets): threading looks these up.
-    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
-    author: Mapped[str | None] = mapped_column(String(320))
-    subject: Mapped[str | None] = mapped_column(Text)
-    body_text: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str | None] = mapped_column(CleanString(998), index=True)
+    author: Mapped[str | None] = mapped_column(CleanString(320))
+    subject: Mapped[str | None] = mapped_column(CleanText)
+    body_text: Mapped[str] = mapped_column(CleanText, default="")
     public: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
@@ -155,11 +153,11 @@ class Decision(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"), unique=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
-    outcome: Mapped[str] = mapped_column(String(32), index=True)
-    reason: Mapped[str | None] = mapped_column(String(64), index=True)
-    sender: Mapped[str | None] = mapped_column(String(320), index=True)
-    subject: Mapped[str | None] = mapped_column(Text)
-    subscription_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(CleanString(32), index=True)
+    reason: Mapped[str | None] = mapped_column(CleanString(64), index=True)
+    sender: Mapped[str | None] = mapped_column(CleanString(320), index=True)
+    subject: Mapped[str | None] = mapped_column(CleanText)
+    subscription_id: Mapped[str | None] = mapped_column(CleanString(64))
     record: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
@@ -171,22 +169,22 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # ack | rejection | relay | notification | receipt | escalation | digest | error
-    kind: Mapped[str] = mapped_column(String(24), index=True)
+    kind: Mapped[str] = mapped_column(CleanString(24), index=True)
     # One row per purpose: e.g. "ack:<inbox id>". A replayed message queues nothing new.
-    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
-    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(CleanString(255), unique=True)
+    message_id: Mapped[str] = mapped_column(CleanString(998), unique=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
-    mail_from: Mapped[str] = mapped_column(String(320))
+    mail_from: Mapped[str] = mapped_column(CleanString(320))
     recipients: Mapped[list[str]] = mapped_column(JSONType)
-    subject: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(CleanText)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     # pending -> sent | failed (gave up) | suppressed (recorded, deliberately not sent)
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[str] = mapped_column(CleanString(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(CleanText)
+    lease_owner: Mapped[str | None] = mapped_column(CleanString(128))
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -201,9 +199,9 @@ class OutboxAttempt(Base):
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ok: Mapped[bool] = mapped_column(Boolean)
-    transport: Mapped[str] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text)
-    owner: Mapped[str | None] = mapped_column(String(128))
+    transport: Mapped[str] = mapped_column(CleanString(16))
+    error: Mapped[str | None] = mapped_column(CleanText)
+    owner: Mapped[str | None] = mapped_column(CleanString(128))
 
 
 class Escalation(Base):
@@ -218,7 +216,7 @@ class Escalation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
-    threshold: Mapped[str] = mapped_column(String(32))  # e.g. "50%", "80%", "breach"
+    threshold: Mapped[str] = mapped_column(CleanString(32))  # e.g. "50%", "80%", "breach"
     fraction: Mapped[float] = mapped_column(Float)
     severity: Mapped[int] = mapped_column(Integer)  # the level when it fell due
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -233,7 +231,7 @@ class DigestRun(Base):
     __tablename__ = "digest_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    period_key: Mapped[str] = mapped_column(String(64), unique=True)
+    period_key: Mapped[str] = mapped_column(CleanString(64), unique=True)
     ran_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
@@ -246,8 +244,8 @@ class ImapCursor(Base):
     __table_args__ = (UniqueConstraint("account", "folder"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account: Mapped[str] = mapped_column(String(128))
-    folder: Mapped[str] = mapped_column(String(255))
+    account: Mapped[str] = mapped_column(CleanString(128))
+    folder: Mapped[str] = mapped_column(CleanString(255))
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

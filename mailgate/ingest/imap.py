@@ -633,6 +633,11 @@ class ImapPoller:
 
     def _wait_for_mail(self, client: Any, stop: threading.Event) -> None:
         if self.settings.idle and client.has_capability("IDLE"):
+            # Mail that arrived between the drain's last search and IDLE is announced only
+            # at the end of the next command, not inside IDLE: ask first (RFC 3501 6.1.2).
+            _, responses = client.noop()
+            if any(_is_new_mail(r) for r in responses):
+                return
             self._idle(client, stop)
         else:
             self._sleep_polling(client, stop)

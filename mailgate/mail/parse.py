@@ -304,4 +304,5 @@ def header_message_id(raw: bytes) -> str | None:
     if len(head) == len(raw):
         head, _, _ = raw.partition(b"\n\n")
     msg = message_from_bytes(head + b"\n\n", policy=email_policy.compat32)
-    return normalize_message_id(decode_header_value(msg.get("message-id")))
+    values = _raw_headers(msg).get("message-id")
+    return normalize_message_id(decode_header_value(values[0])) if values else None

@@ -36,7 +36,18 @@ class Decision:
         return {}
 
     def record_json(self) -> list[dict[str, Any]]:
-        return [r.as_json() for r in self.record]
+        return [_json_safe(r.as_json()) for r in self.record]
+
+
+def _json_safe(value: Any) -> Any:
+    """Evidence quotes the sender's text; NUL cannot be stored in PostgreSQL JSONB."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def decide(mail: ParsedMail, facts: Facts, chain: Sequence[Rule]) -> Decision:
