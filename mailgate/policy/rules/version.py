@@ -1,7 +1,21 @@
 """R-VERSION / P-OUT-VERSION: the latest official release and the previous major build
 are supported (latest 7.4.2: 7.x and 6.x). The version is read from what the sender
 writes, not from pasted logs: "7.4.2" in a log line says nothing about the server they
-run. A request that names no version is accepted and asked for it."""
+run. A request that names no version is accepted and asked for it.
+
+Where the sender says it, in order of how much it tells (the first that is found wins):
+
+1. an upgrade "from X to Y": the request is about reaching Y, so Y is what counts (an
+   upgrade problem towards a supported release is P-IN-3, whatever the old release was);
+2. a bug-report form line such as ``Version: 7.3.0`` or ``IREX version: 5.2.1``;
+3. a statement about their server: "we run 5.1", "our server is still on 6.2";
+4. an upgrade "to Y" without the old release: "since the upgrade to 7.4.2";
+5. "IREX 7.4.2", "IREX server version 7.4.2";
+6. "version 7.4" not preceded by another product's name ("PostgreSQL version 12.3").
+
+Numbers that are measurements ("at 95.5%", "2.5 GB", "1.5 seconds") are never versions.
+The version found is recorded with the decision for accepted requests too.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +27,12 @@ from mailgate.policy.facts import Facts
 from mailgate.policy.rule import Hit
 from mailgate.policy.settings import VersionSettings
 
-_VERSION = r"v?(\d{1,2})\.(\d{1,3})(?:\.(\d{1,4}))?(?:\.\d+)?"
+# A release number: major.minor[.patch[.build]], not followed by a unit or a percent sign.
+_VERSION = (
+    r"v?(\d{1,2})\.(\d{1,3})(?:\.(\d{1,4}))?(?:\.\d+)?"
+    r"(?![\d.]*\s*(?:%|[kmgt]i?b\b|[kmg]bit|ms\b|s\b|sec(?:ond)?s?\b|min(?:ute)?s?\b|h\b"
+    r"|hours?\b|days?\b|x\b))"
+)
 # Other products whose versions appear in support mail.
 _OTHER = (
     r"java|jdk|jre|openjdk|postgres(?:ql)?|mysql|mariadb|oracle|sql server|mssql|windows"
@@ -21,26 +40,47 @@ _OTHER = (
     r"|linux|python|node(?:\.js)?|nginx|apache|tomcat|openssl|docker|kubernetes|k8s|helm"
     r"|chrome|firefox|edge|safari|\.net|dotnet|iis|vmware|esxi|hyper-v|php|ruby|perl|go|rust"
     r"|elasticsearch|redis|rabbitmq|kafka|openshift|ansible|terraform|powershell|tls|ssl|http"
-    r"|ldap|kerberos|smb|nfs|ios|android|macos|office|outlook|exchange"
+    r"|ldap|kerberos|smb|nfs|ios|android|macos|office|outlook|exchange|browser|os|database"
 )
+# 1. "upgrading from 7.3.1 to 7.4.2", "moving from IREX 5.4 -> 7.4.2"
 _UPGRADE = re.compile(
     r"\b(?:upgrad\w*|updat\w*|migrat\w*|mov\w*|go\w*)\b[^.\n]{0,40}?\bfrom\s+(?:irex\s+)?"
-    + _VERSION + r"\s+(?:to|->|→)\s+(?:irex\s+)?" + _VERSION,
+    + _VERSION
+    + r"\s+(?:to|->|→)\s+(?:irex\s+)?"
+    + _VERSION,
     re.IGNORECASE,
 )
+# 2. A form line: "Version: 7.3.0", "IREX version = 5.2.1", "Server release: 6.1".
+_FORM_LINE = re.compile(
+    r"^\s*(?:(?:irex|server|product|irex server|application)\s+)?(?:version|release|build)"
+    r"\s*[:=]\s*(?:irex\s+)?" + _VERSION + r"\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+# 3. "we run 5.1", "we're still on 6.2", "our IREX server is on 7.4.0", "currently 7.4.1"
+_RUNNING = re.compile(
+    r"\b(?:we(?:'re| are)?|i(?:'m| am)?|currently|(?:our )?(?:irex )?(?:server|servers|"
+    r"installation|instance|cluster|system)(?: is| are|'s)?)\s+(?:still\s+|currently\s+|now\s+)?"
+    r"(?:running|using|run|use|on|at)\s+(?:irex\s+)?(?:version\s+|release\s+)?" + _VERSION + r"\b",
+    re.IGNORECASE,
+)
+# 4. "since the upgrade to 7.4.2", "after we upgraded the cluster to IREX 7.4.1"
+_UPGRADED_TO = re.compile(
+    r"\b(?:upgrad\w*|updat\w*|migrat\w*|mov\w*)\s+(?:[\w-]+\s+){0,3}?to\s+(?:irex\s+)?"
+    r"(?:version\s+|release\s+)?" + _VERSION,
+    re.IGNORECASE,
+)
+# 5. "IREX 7.4.2", "IREX server version 7.4.2", "IREX v6.9"
 _IREX = re.compile(
     r"\birex(?:\s+(?:server|platform|appliance))?\s*(?:version|release|build|v)?\s*[:=]?\s*"
     + _VERSION,
     re.IGNORECASE,
 )
+# 6. "version 7.4" / "release 6.2", unless another product's name comes right before.
 _WORD = re.compile(
-    r"(?<![\w.])(?:(?P<product>" + _OTHER + r")\s+)?(?:version|release|build|ver\.?)\s*[:=]?\s*"
+    r"(?<![\w.])(?:(?P<product>"
+    + _OTHER
+    + r")\s+)?(?:version|release|build|ver\.?)\s*[:=]?\s*"
     + _VERSION,
-    re.IGNORECASE,
-)
-_RUNNING = re.compile(
-    r"\b(?:we(?:'re| are)?|i(?:'m| am)?|currently|still|server is|servers are)\s+"
-    r"(?:running|using|on|at)\s+(?:irex\s+)?(?:version\s+)?" + _VERSION + r"\b",
     re.IGNORECASE,
 )
 # Lines that are machine output rather than the sender's words.
@@ -62,6 +102,16 @@ def sender_lines(text: str) -> str:
     return "\n".join(kept)
 
 
+def _form_lines(text: str) -> str:
+    """Lines of a bug-report form ("Version: 7.3.0"), which ``sender_lines`` drops as
+    config lines; log lines (timestamped, prompts, quotes) stay out."""
+    return "\n".join(
+        line
+        for line in text.splitlines()
+        if _FORM_LINE.match(line) and not line.lstrip().startswith((">", "$", "#"))
+    )
+
+
 @dataclass(frozen=True)
 class FoundVersion:
     major: int
@@ -69,19 +119,31 @@ class FoundVersion:
     how: str
 
 
-def find_version(text: str) -> FoundVersion | None:
-    """The IREX version the sender says they run (or are upgrading to)."""
+def _found(match: re.Match[str], first_group: int, how: str) -> FoundVersion:
+    groups = match.groups()[first_group : first_group + 3]
+    return FoundVersion(int(groups[0]), ".".join(g for g in groups if g), how)
+
+
+def find_version(text: str, form: str = "") -> FoundVersion | None:
+    """The IREX version the sender says they run (or are upgrading to).
+
+    ``text`` is the sender's own lines (``sender_lines``); ``form`` holds their form
+    lines ("Version: 7.3.0"), if any.
+    """
     m = _UPGRADE.search(text)
     if m:
-        return FoundVersion(int(m.group(4)), ".".join(g for g in m.groups()[3:6] if g), "upgrade")
-    for pattern, how in ((_IREX, "named"), (_RUNNING, "running")):
+        return _found(m, 3, "upgrade")
+    m = _FORM_LINE.search(form)
+    if m:
+        return _found(m, 0, "form")
+    for pattern, how in ((_RUNNING, "running"), (_UPGRADED_TO, "upgrade"), (_IREX, "named")):
         m = pattern.search(text)
         if m:
-            return FoundVersion(int(m.group(1)), ".".join(g for g in m.groups()[:3] if g), how)
+            return _found(m, 0, how)
     for m in _WORD.finditer(text):
         if m.group("product"):
             continue  # "PostgreSQL version 13.4" is not the IREX version
-        return FoundVersion(int(m.group(2)), ".".join(g for g in m.groups()[1:4] if g), "version")
+        return _found(m, 1, "version")
     return None
 
 
@@ -93,7 +155,7 @@ class VersionRule:
 
     def check(self, mail: ParsedMail, facts: Facts) -> Hit | None:
         text = facts.tags.clean + "\n" + sender_lines(facts.own_text)
-        found = find_version(text)
+        found = find_version(text, _form_lines(facts.own_text))
         supported = self.settings.supported_majors
         if found is None:
             if self.settings.ask_when_missing:
@@ -106,7 +168,8 @@ class VersionRule:
             "latest": self.settings.latest,
         }
         if found.major in supported:
-            return None
+            # Accepted; the version is kept in the decision record ("which version?").
+            return Hit("note", evidence=evidence | {"ask": False})
         if found.major < min(supported):
             return Hit("reject", Reason.UNSUPPORTED_VERSION, evidence)
         # Newer than the latest official release: not ours to refuse blind; an engineer looks.
