@@ -162,12 +162,6 @@ def test_refusals_name_what_was_found(app: App) -> None:
         assert phrase in html_words(markup), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/refusal/end_user.txt.j2:3 and third_party.txt.j2:2: with trim_blocks "
-    "the newline after '{% endif %}' / '{% if matched %}' is eaten, so the text reads "
-    '"Wingtip Toys\'ssubscription" and "plug-in("community Helm chart")"',
-)
 def test_refusal_text_keeps_the_spaces_around_optional_parts(app: App) -> None:
     for name, phrase in (
         ("refuse_enduser_wingtip_marketing_pdf", "Wingtip Toys's subscription"),

@@ -55,6 +55,18 @@ def subscriptions_of_contact(session: Session, address: str) -> tuple[Subscripti
     return tuple(subscription_info(s) for s in subs)
 
 
+def subscriptions_at_domain(session: Session, address: str) -> tuple[SubscriptionInfo, ...]:
+    """Subscriptions registering some address (not the whole domain) at ``address``'s
+    domain."""
+    domain = address.lower().rpartition("@")[2]
+    ids = session.scalars(
+        select(SubscriptionContact.subscription_id)
+        .where(SubscriptionContact.pattern.endswith(f"@{domain}", autoescape=True))
+        .distinct()
+    ).all()
+    return tuple(s for i in sorted(ids) if (s := get_subscription(session, i)) is not None)
+
+
 def refusals_sent_since(session: Session, sender: str, since: dt.datetime) -> int:
     """Refusal mails queued (not suppressed) to ``sender`` since ``since``."""
     return (

@@ -194,6 +194,11 @@ def gather_facts(app: App, session: Session, mail: ParsedMail, received_at: dt.d
         queries.get_subscription(session, tags.subscription_id) if tags.subscription_id else None
     )
     by_contact = queries.subscriptions_of_contact(session, sender) if sender else ()
+    colleagues = (
+        queries.subscriptions_at_domain(session, sender)
+        if sender and not by_contact and not tags.subscription_id
+        else ()
+    )
     text = strip_html_reply(mail.html) if mail.text_from_html and mail.html else own_text(mail.text)
     return Facts(
         now=received_at,
@@ -202,6 +207,7 @@ def gather_facts(app: App, session: Session, mail: ParsedMail, received_at: dt.d
         tags=tags,
         named_subscription=named,
         sender_subscriptions=by_contact,
+        domain_subscriptions=colleagues,
         automatic=automatic_reason(mail),
         own_text=text,
         # Scope rules read the sender's lines with logs and config removed. (prose_only,

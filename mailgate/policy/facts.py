@@ -49,6 +49,9 @@ class Facts:
     named_subscription: SubscriptionInfo | None = None
     # Subscriptions listing the sender as a contact (by address or domain).
     sender_subscriptions: tuple[SubscriptionInfo, ...] = ()
+    # Subscriptions with a registered address at the sender's domain: a colleague of an
+    # administrator, who is served only through that administrator (R-ENDUSER).
+    domain_subscriptions: tuple[SubscriptionInfo, ...] = ()
     automatic: str | None = None  # why the message is automatic, if it is
     own_text: str = ""  # the sender's own words: quotes and signature removed
     prose: str = ""  # own_text without log, trace, prompt and config lines (scope rules)

@@ -280,10 +280,44 @@ HARDWARE = ScopeCategory(
 )
 
 
+# One class per category, so that a config table that sets only some keys (say
+# `enabled`) keeps the shipped patterns for the others.
+@dataclass(frozen=True)
+class DevelopmentScope(ScopeCategory):
+    strong: tuple[str, ...] = DEVELOPMENT.strong
+    weak: tuple[str, ...] = DEVELOPMENT.weak
+
+
+@dataclass(frozen=True)
+class ThirdPartyScope(ScopeCategory):
+    strong: tuple[str, ...] = THIRD_PARTY.strong
+    weak: tuple[str, ...] = THIRD_PARTY.weak
+
+
+@dataclass(frozen=True)
+class RemoteAdminScope(ScopeCategory):
+    strong: tuple[str, ...] = REMOTE_ADMIN.strong
+    weak: tuple[str, ...] = REMOTE_ADMIN.weak
+
+
+@dataclass(frozen=True)
+class ProfessionalServicesScope(ScopeCategory):
+    strong: tuple[str, ...] = PROFESSIONAL_SERVICES.strong
+    weak: tuple[str, ...] = PROFESSIONAL_SERVICES.weak
+
+
+@dataclass(frozen=True)
+class HardwareScope(ScopeCategory):
+    strong: tuple[str, ...] = HARDWARE.strong
+    weak: tuple[str, ...] = HARDWARE.weak
+
+
 @dataclass(frozen=True)
 class ScopeSettings:
-    development: ScopeCategory = field(default_factory=lambda: DEVELOPMENT)
-    third_party: ScopeCategory = field(default_factory=lambda: THIRD_PARTY)
-    remote_admin: ScopeCategory = field(default_factory=lambda: REMOTE_ADMIN)
-    professional_services: ScopeCategory = field(default_factory=lambda: PROFESSIONAL_SERVICES)
-    hardware: ScopeCategory = field(default_factory=lambda: HARDWARE)
+    development: DevelopmentScope = field(default_factory=DevelopmentScope)
+    third_party: ThirdPartyScope = field(default_factory=ThirdPartyScope)
+    remote_admin: RemoteAdminScope = field(default_factory=RemoteAdminScope)
+    professional_services: ProfessionalServicesScope = field(
+        default_factory=ProfessionalServicesScope
+    )
+    hardware: HardwareScope = field(default_factory=HardwareScope)

@@ -20,7 +20,8 @@ def resolve_subscription(facts: Facts) -> tuple[SubscriptionInfo | None, str]:
 
     Returns (subscription, source) with source "subject", "contact", "unknown" (an ID in
     the subject the registry does not know), "ambiguous" (the sender is a contact of
-    several valid subscriptions and named none) or "none".
+    several valid subscriptions and named none), "colleague" (not a contact, but one
+    subscription registers an address at the sender's domain) or "none".
     """
     if facts.tags.subscription_id:
         if facts.named_subscription is None:
@@ -34,6 +35,8 @@ def resolve_subscription(facts: Facts) -> tuple[SubscriptionInfo | None, str]:
         return valid[0], "contact"
     if len(candidates) > 1:
         return None, "ambiguous"
+    if len(facts.domain_subscriptions) == 1:
+        return facts.domain_subscriptions[0], "colleague"
     return None, "none"
 
 
@@ -88,4 +91,5 @@ class EndUserRule:
                 Reason.END_USER,
                 {"sender": facts.sender, "subscription": sub.id, "contacts": len(sub.contacts)},
             )
-        return None
+        # Accepted: keep which registered entry (address or @domain) let the sender in.
+        return Hit("note", evidence={"contact": matched, "subscription": sub.id})
