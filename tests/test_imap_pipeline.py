@@ -161,9 +161,8 @@ def mailgate(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[st
 def settle_into_idle(caplog: pytest.LogCaptureFixture, sessions: int) -> None:
     """Wait until the poller has caught up in its n-th session, and a moment more.
 
-    Mail appended in the instant between the poller's last search and IDLE is only seen
-    with the next mail (the xfail test in test_imap.py), so the tests append once the
-    poller is in IDLE.
+    The tests append once the poller is in IDLE, so that each one exercises IDLE itself
+    (the NOOP that catches mail arriving just before IDLE is tested in test_imap.py).
     """
 
     def caught_up() -> bool:

@@ -32,30 +32,14 @@ from tests.support.mailtools import make_mail
 MIME = Path(__file__).parent / "fixtures" / "mime"
 FIXTURES = sorted(p.stem for p in MIME.glob("*.eml"))
 
-# Fixtures that show a known parser bug: strict, so the marker must go once it is fixed.
-KNOWN_BUGS: dict[str, str] = {}
-_FIXED_BUGS = {
-    "bounce_dsn": "parse.py _walk: is_multipart() is tested before message/rfc822, so an "
-    "attached message's body is merged into the text and no attachment is listed",
-    "raw_utf8_headers": "parse.py decode_header_value: compat32 Message.get returns an "
-    "email.header.Header for 8-bit headers, and str() of it has already replaced the "
-    "bytes with U+FFFD, so _unsurrogate never sees them",
-}
-
-
 def _load(name: str) -> tuple[bytes, dict[str, Any]]:
     raw = (MIME / f"{name}.eml").read_bytes()
     expected = json.loads((MIME / f"{name}.json").read_text(encoding="utf-8"))
     return raw, expected
 
 
-def _fixture_params() -> list[Any]:
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[n]))
-        if n in KNOWN_BUGS
-        else n
-        for n in FIXTURES
-    ]
+def _fixture_params() -> list[str]:
+    return FIXTURES
 
 
 def test_every_fixture_has_its_expectation() -> None:
