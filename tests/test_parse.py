@@ -32,6 +32,7 @@ from tests.support.mailtools import make_mail
 MIME = Path(__file__).parent / "fixtures" / "mime"
 FIXTURES = sorted(p.stem for p in MIME.glob("*.eml"))
 
+
 def _load(name: str) -> tuple[bytes, dict[str, Any]]:
     raw = (MIME / f"{name}.eml").read_bytes()
     expected = json.loads((MIME / f"{name}.json").read_text(encoding="utf-8"))
