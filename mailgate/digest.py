@@ -36,7 +36,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailgate.db.models import Decision, DigestRun, OutboxMessage, Subscription, Ticket
+from mailgate.db.models import Decision, DigestRun, Subscription, Ticket
+from mailgate.db.queries import queue_outgoing
 from mailgate.mail.compose import Outgoing
 from mailgate.sla.escalation import LEVEL_LABELS, TIER_LABELS, when
 from mailgate.sla.settings import LEVELS, TIERS
@@ -468,20 +469,7 @@ def send_digest(app: App, now: dt.datetime, period_key: str) -> SentDigest | Non
             session.flush()  # the unique period key: the loser stops here
             digest = build_digest(session, app, now, since)
             out = compose_digest(app, digest)
-            row = OutboxMessage(
-                kind=out.kind,
-                dedupe_key=f"digest:{period_key}",
-                message_id=out.message_id,
-                mail_from=out.mail_from,
-                recipients=list(out.recipients),
-                subject=out.subject,
-                raw=out.raw,
-                state="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            session.add(row)
+            row = queue_outgoing(session, out, dedupe_key=f"digest:{period_key}", now=now)
             session.flush()
             run.outbox_id = row.id
             return SentDigest(period_key, row.id, digest)

@@ -27,7 +27,8 @@ from mailgate.conversation.auth import authenticated
 from mailgate.conversation.commands import Command, ParsedCommands, parse_commands
 from mailgate.conversation.threading import TicketMatch
 from mailgate.db.models import Message, Ticket
-from mailgate.ingest.common import LEVEL_LABELS, TIER_LABELS, finish_inbox, queue_outgoing
+from mailgate.db.queries import queue_outgoing
+from mailgate.ingest.common import LEVEL_LABELS, TIER_LABELS, finish_inbox
 from mailgate.ingest.result import Result
 from mailgate.mail.compose import Outgoing
 from mailgate.model import Outcome, ParsedMail

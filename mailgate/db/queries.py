@@ -15,6 +15,7 @@ from mailgate.db.models import (
     SubscriptionContact,
     Ticket,
 )
+from mailgate.mail.compose import Outgoing
 from mailgate.policy.facts import SubscriptionInfo
 
 
@@ -126,3 +127,32 @@ def pending_inbox_ids(session: Session, now: dt.datetime, limit: int = 500) -> l
 
 def ticket_by_public_id(session: Session, public_id: str) -> Ticket | None:
     return session.scalar(select(Ticket).where(Ticket.public_id == public_id.upper()))
+
+
+def queue_outgoing(
+    session: Session,
+    out: Outgoing,
+    *,
+    dedupe_key: str,
+    now: dt.datetime,
+    ticket_id: int | None = None,
+    decision_id: int | None = None,
+    state: str = "pending",
+) -> OutboxMessage:
+    row = OutboxMessage(
+        kind=out.kind,
+        dedupe_key=dedupe_key,
+        message_id=out.message_id,
+        ticket_id=ticket_id,
+        decision_id=decision_id,
+        mail_from=out.mail_from,
+        recipients=list(out.recipients),
+        subject=out.subject,
+        raw=out.raw,
+        state=state,
+        attempts=0,
+        next_attempt_at=now if state == "pending" else None,
+        created_at=now,
+    )
+    session.add(row)
+    return row

@@ -11,8 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
-from mailgate.db.models import InboxItem, OutboxMessage
-from mailgate.mail.compose import Outgoing
+from mailgate.db.models import InboxItem
 from mailgate.model import Outcome, ParsedMail
 
 LEVEL_LABELS = {1: "urgent", 2: "high", 3: "normal", 4: "low"}
@@ -40,35 +39,6 @@ def finish_inbox(
             claimed_until=None,
         )
     )
-
-
-def queue_outgoing(
-    session: Session,
-    out: Outgoing,
-    *,
-    dedupe_key: str,
-    now: dt.datetime,
-    ticket_id: int | None = None,
-    decision_id: int | None = None,
-    state: str = "pending",
-) -> OutboxMessage:
-    row = OutboxMessage(
-        kind=out.kind,
-        dedupe_key=dedupe_key,
-        message_id=out.message_id,
-        ticket_id=ticket_id,
-        decision_id=decision_id,
-        mail_from=out.mail_from,
-        recipients=list(out.recipients),
-        subject=out.subject,
-        raw=out.raw,
-        state=state,
-        attempts=0,
-        next_attempt_at=now if state == "pending" else None,
-        created_at=now,
-    )
-    session.add(row)
-    return row
 
 
 def greeting_name(mail: ParsedMail) -> str:

@@ -24,6 +24,7 @@ from mailgate.conversation.threading import match_ticket
 from mailgate.db import queries
 from mailgate.db.models import Decision as DecisionRow
 from mailgate.db.models import InboxItem, Message, Subscription, Ticket
+from mailgate.db.queries import queue_outgoing
 from mailgate.ingest.common import (
     LEVEL_LABELS,
     TIER_LABELS,
@@ -31,7 +32,6 @@ from mailgate.ingest.common import (
     coverage_text,
     finish_inbox,
     format_due,
-    queue_outgoing,
 )
 from mailgate.ingest.result import Result
 from mailgate.ingest.store import Stored, store_raw

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailgate.db.models import Escalation, OutboxMessage, Subscription, Ticket
+from mailgate.db.queries import queue_outgoing
 from mailgate.errors import ConfigValueError
 from mailgate.sla.calendar import CoverageCalendar
 from mailgate.sla.deadlines import response_due, target_covered_time, threshold_at
@@ -450,21 +451,13 @@ def _escalate(
         auto_submitted="auto-generated",
         now=now,
     )
-    outbox = OutboxMessage(
-        kind=out.kind,
+    outbox = queue_outgoing(
+        session,
+        out,
         dedupe_key=f"escalation:{ticket.id}:{step.label}",
-        message_id=out.message_id,
+        now=now,
         ticket_id=ticket.id,
-        mail_from=out.mail_from,
-        recipients=list(out.recipients),
-        subject=out.subject,
-        raw=out.raw,
-        state="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
     )
-    session.add(outbox)
     session.flush()
     row.outbox_id = outbox.id
     return SentEscalation(
