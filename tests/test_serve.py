@@ -139,6 +139,8 @@ def site(tmp_path: Path, sqlite_url: str) -> dict[str, Any]:
             "database": {"url": sqlite_url, "auto_migrate": False},
             "smtp": {"host": "127.0.0.1", "port": 0, "shutdown_grace": 10.0},
             "outbox": {"transport": "maildir", "maildir": "replies", "poll_interval": 0.2},
+            # The daily digest would add a file at 08:00 Paris; these tests count files.
+            "digest": {"enabled": False},
             "logging": {"level": "INFO"},
         },
     )
