@@ -30,11 +30,16 @@ def test_mail_over_smtp_becomes_ticket_and_ack_reaches_relay(make_app, run_gatew
     with smtplib.SMTP("127.0.0.1", gw.port, timeout=10) as client:
         code, _ = client.noop()
         assert code == 250
-        client.sendmail("jane@acme.example", ["support@irex.example"], make_mail())
+        long_subject = "[SUB-12345] [L2] Upgrade to 7.4.2 stops at the schema migration"
+        client.sendmail(
+            "jane@acme.example", ["support@irex.example"], make_mail(subject=long_subject)
+        )
     [ack] = relay.wait_for(1)
     assert ack.rcpt_tos == ["jane@acme.example"]
     msg = ack.message
     assert msg["Subject"].startswith("[IREX-000001] ")
+    # Not folded right after "Subject:" (clients would show a leading space).
+    assert b"\nSubject: [IREX-000001] " in ack.raw.replace(b"\r\n", b"\n")
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg["In-Reply-To"] and msg["References"]

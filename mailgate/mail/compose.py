@@ -20,6 +20,10 @@ from mailgate.model import Attachment
 from mailgate.resources import templates_dir
 
 LOOP_HEADER = "X-Mailgate-Loop"
+# RFC 5322 allows 998-character lines. At the default 78 the email package folds a long
+# "[IREX-000123] ..." subject right after "Subject:", and some clients then show it with
+# a leading space.
+_POLICY = email_policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class Composer:
         body: tuple[str, str | None] | None = None,
     ) -> Outgoing:
         text, html = body if body is not None else self.render(template, context)
-        msg = EmailMessage(policy=email_policy.SMTP)
+        msg = EmailMessage(policy=_POLICY)
         msg["From"] = email.utils.formataddr(
             (one_line(from_name or self.support_name), self.support_address)
         )
