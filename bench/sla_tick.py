@@ -31,7 +31,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine, event, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import event, func, insert, select, text, update  # noqa: E402
 
 from mailgate.app import App  # noqa: E402
 from mailgate.config import parse_settings  # noqa: E402
 from mailgate.db.models import Escalation, Subscription, Ticket  # noqa: E402
 from mailgate.sla.escalation import due_ticket_ids, tick  # noqa: E402
+from tests.support.databases import temporary_pg_database  # noqa: E402
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=PARIS).astimezone(dt.UTC)  # Monday 12:00
@@ -65,16 +65,8 @@ def database(kind: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as folder:
             yield f"sqlite:///{folder}/bench.db"
         return
-    name = f"mailgate_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_pg_database(PG_ADMIN, "mailgate_bench") as url:
+        yield url
 
 
 def make_app(url: str, folder: Path) -> App:

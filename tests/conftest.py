@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import shutil
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from mailgate.config import Settings, parse_settings
 from mailgate.db.base import Base
 from mailgate.db.engine import Database
 from mailgate.db.models import Subscription, SubscriptionContact
+from tests.support.databases import temporary_pg_database
 from tests.support.mailtools import RelaySink, free_port, start_relay
 
 pytest_plugins = ["tests.conftest_dovecot"]
@@ -44,20 +44,11 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped at the end."""
-    from sqlalchemy import create_engine
-
-    name = f"mailgate_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    db = Database(url)
-    db.upgrade()
-    db.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_pg_database(PG_ADMIN_URL) as url:
+        db = Database(url)
+        db.upgrade()
+        db.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -101,8 +92,7 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
 MakeApp = Callable[..., App]
 
 
-@pytest.fixture
-def make_app(tmp_path: Path, db_url: str) -> Iterator[MakeApp]:
+def _app_factory(tmp_path: Path, db_url: str) -> tuple[MakeApp, list[App]]:
     apps: list[App] = []
 
     def factory(config: dict[str, Any] | None = None, *, url: str | None = None) -> App:
@@ -119,6 +109,21 @@ def make_app(tmp_path: Path, db_url: str) -> Iterator[MakeApp]:
         apps.append(app)
         return app
 
+    return factory, apps
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, db_url: str) -> Iterator[MakeApp]:
+    factory, apps = _app_factory(tmp_path, db_url)
+    yield factory
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
+def lite_app(tmp_path: Path, sqlite_url: str) -> Iterator[MakeApp]:
+    """Like ``make_app`` on SQLite only, for what does not depend on the database."""
+    factory, apps = _app_factory(tmp_path, sqlite_url)
     yield factory
     for app in apps:
         app.close()

@@ -4,7 +4,6 @@ describe, and the embedded SQLite default migrates itself at start."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from mailgate.config import parse_settings
 from mailgate.db.base import Base
 from mailgate.db.engine import alembic_config
 from tests.conftest import PG_ADMIN_URL
+from tests.support.databases import temporary_pg_database
 
 EXPECTED = {t.name for t in Base.metadata.sorted_tables}
 
@@ -25,16 +25,8 @@ EXPECTED = {t.name for t in Base.metadata.sorted_tables}
 @pytest.fixture
 def empty_pg() -> Iterator[str]:
     """A brand-new, empty PostgreSQL database, dropped afterwards."""
-    name = f"mailgate_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_pg_database(PG_ADMIN_URL, "mailgate_mig") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from mailgate.app import App
-from mailgate.config import OutboxSettings, RelaySettings, parse_settings
+from mailgate.config import OutboxSettings, RelaySettings
 from mailgate.db.engine import Database
 from mailgate.db.models import OutboxAttempt, OutboxMessage
 from mailgate.outbox import (
@@ -35,7 +35,7 @@ from mailgate.outbox import (
     SmtpTransport,
     backoff,
 )
-from tests.conftest import _truncate_pg, deep_merge
+from tests.conftest import _truncate_pg
 from tests.support.mailtools import (
     RelaySink,
     ScriptedRelaySink,
@@ -112,29 +112,6 @@ def scripted() -> Iterator[ScriptedRelaySink]:
     sink, controller = start_scripted_relay()
     yield sink
     controller.stop()
-
-
-@pytest.fixture
-def lite_app(tmp_path: Path, sqlite_url: str) -> Iterator[Any]:
-    """Like ``make_app`` on SQLite only, for what does not depend on the database."""
-    apps: list[App] = []
-
-    def factory(config: dict[str, Any] | None = None) -> App:
-        data = deep_merge(
-            {
-                "database": {"url": sqlite_url, "auto_migrate": False},
-                "outbox": {"maildir": str(tmp_path / "outbox"), "backoff_initial": 1.0},
-                "logging": {"level": "WARNING"},
-            },
-            config or {},
-        )
-        app = App.create(parse_settings(data, tmp_path), migrate=False)
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        app.close()
 
 
 def relay_app(make_app: Any, port: int, **outbox: Any) -> App:

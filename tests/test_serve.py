@@ -113,23 +113,6 @@ def _seed_subscription(url: str) -> None:
 
 
 @pytest.fixture
-def lite_app(sqlite_url: str, tmp_path: Path) -> Iterator[Any]:
-    """An App on SQLite for an in-process gateway (request it before ``run_gateway``)."""
-    from mailgate.app import App
-    from mailgate.config import parse_settings
-
-    data = {
-        "database": {"url": sqlite_url, "auto_migrate": False},
-        "smtp": {"port": 0},
-        "outbox": {"maildir": str(tmp_path / "outbox")},
-        "logging": {"level": "INFO"},
-    }
-    app = App.create(parse_settings(data, tmp_path), migrate=False)
-    yield app
-    app.close()
-
-
-@pytest.fixture
 def site(tmp_path: Path, sqlite_url: str) -> dict[str, Any]:
     """A config for ``serve``: SQLite in tmp_path, any free port, a Maildir outbox."""
     _seed_subscription(sqlite_url)
@@ -316,7 +299,7 @@ def test_log_line_of_a_duplicate_names_message_id_ticket_and_ms(
     lite_app: Any, run_gateway: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    app = lite_app
+    app = lite_app()
     add_subscription(app)
     gw = run_gateway(app)
     raw = make_mail(message_id="log-twice@acme.example")
@@ -332,7 +315,7 @@ def test_log_line_of_a_duplicate_names_message_id_ticket_and_ms(
 def test_mail_that_gets_250_during_shutdown_is_processed_before_exit(
     lite_app: Any, run_gateway: Any
 ) -> None:
-    app = lite_app
+    app = lite_app()
     add_subscription(app)
     gw = run_gateway(app)
     in_shutdown, release = threading.Event(), threading.Event()
