@@ -129,7 +129,9 @@ def cmd_serve(args: argparse.Namespace, app: App) -> int:
 
 def cmd_ingest(args: argparse.Namespace, app: App) -> int:
     from mailgate.ingest import pipeline
+    from mailgate.ingest.result import Result
     from mailgate.ingest.store import store_raw
+    from mailgate.model import Outcome
 
     try:
         if args.file in (None, "-"):
@@ -159,15 +161,7 @@ def cmd_ingest(args: argparse.Namespace, app: App) -> int:
         result = pipeline.process_stored(app, stored, now=_now(args))
         data = result.as_json()
     except Exception as exc:  # processing failures were quarantined; report and exit 0
-        data = {
-            "outcome": "quarantined",
-            "ticket": None,
-            "reason": None,
-            "severity": None,
-            "tier": None,
-            "subscription": None,
-            "due": None,
-        }
+        data = Result(stored.inbox_id, Outcome.QUARANTINED).as_json()
         print(f"mailgate ingest: stored, but processing failed: {exc}", file=sys.stderr)
     print(json.dumps(data))
     return EX_OK

@@ -8,6 +8,7 @@ bytes stay, and ``mailgate inbox retry`` processes it again.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -102,17 +103,7 @@ def process_stored(
             original.reason or "-",
             (time.perf_counter() - started) * 1000,
         )
-        return Result(
-            stored.inbox_id,
-            Outcome.DUPLICATE,
-            ticket=original.ticket,
-            reason=original.reason,
-            severity=original.severity,
-            tier=original.tier,
-            subscription=original.subscription,
-            due=original.due,
-            message_id=original.message_id,
-        )
+        return dataclasses.replace(original, outcome=Outcome.DUPLICATE, error=None)
     return process_item(app, stored.inbox_id, now=now)
 
 
