@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from mailgate.config import OutboxSettings, RelaySettings
 from mailgate.db.engine import Database
@@ -144,6 +144,19 @@ def make_transport(settings: OutboxSettings) -> Transport:
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """An outbox row this sender holds a lease on, with what delivering it needs."""
+
+    id: int
+    kind: str
+    mail_from: str
+    recipients: list[str]
+    raw: bytes
+    attempts: int
+    lease_until: dt.datetime
+
+
+@dataclass(frozen=True)
 class DrainResult:
     sent: int = 0
     retried: int = 0
@@ -185,26 +198,37 @@ class OutboxSender:
                 )
             )
 
-    def _claim(self, outbox_id: int, now: dt.datetime) -> OutboxMessage | None:
-        """Take one row, re-checking every condition in the UPDATE itself: another sender
-        may have sent or rescheduled it since the list of due rows was read."""
+    def _claim(self, ids: list[int], now: dt.datetime) -> list[Claimed]:
+        """Take the listed rows in one UPDATE that re-checks every condition: another
+        sender may have sent or rescheduled some since the list of due rows was read.
+        Returns the rows this sender now holds (``RETURNING``, on SQLite and PostgreSQL)."""
+        if not ids:
+            return []
         real = _utcnow()
         lease_until = real + dt.timedelta(seconds=self.settings.lease_seconds)
         with self.db.transaction() as session:
-            result = session.execute(
+            rows = session.execute(
                 update(OutboxMessage)
                 .where(
-                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.id.in_(ids),
                     OutboxMessage.state == "pending",
                     OutboxMessage.next_attempt_at <= now,
                     or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < real),
                 )
                 .values(lease_owner=self.owner, lease_until=lease_until)
+                .returning(
+                    OutboxMessage.id,
+                    OutboxMessage.kind,
+                    OutboxMessage.mail_from,
+                    OutboxMessage.recipients,
+                    OutboxMessage.raw,
+                    OutboxMessage.attempts,
+                )
                 .execution_options(synchronize_session=False)
-            )
-            if getattr(result, "rowcount", 0) != 1:
-                return None
-            return session.get(OutboxMessage, outbox_id)
+            ).all()
+        order = {outbox_id: i for i, outbox_id in enumerate(ids)}
+        claimed = [Claimed(*row, lease_until=lease_until) for row in rows]
+        return sorted(claimed, key=lambda c: order[c.id])
 
     def drain(self, now: dt.datetime | None = None, limit: int | None = None) -> DrainResult:
         """Deliver every row due at ``now``; returns what happened."""
@@ -215,58 +239,104 @@ class OutboxSender:
             ids = self._due_ids(now, batch)
             if not ids:
                 break
-            for outbox_id in ids:
-                row = self._claim(outbox_id, now)
-                if row is None:
-                    continue  # another sender has it
-                state = self._deliver(row, now)
-                sent += state == "sent"
-                retried += state == "pending"
-                failed += state == "failed"
+            states = self._deliver_batch(self._claim(ids, now), now)
+            sent += states.count("sent")
+            retried += states.count("pending")
+            failed += states.count("failed")
             if len(ids) < batch or limit:
                 break
         return DrainResult(sent, retried, failed)
 
-    def _deliver(self, row: OutboxMessage, now: dt.datetime) -> str:
-        error: str | None = None
-        permanent = False
-        try:
-            self.transport.deliver(row.mail_from, list(row.recipients), row.raw)
-        except DeliveryError as exc:
-            error, permanent = str(exc), exc.permanent
-        except Exception as exc:  # a transport bug must not stop the other rows
-            error = f"{type(exc).__name__}: {exc}"
-        attempts = row.attempts + 1
-        at = dt.datetime.now(dt.UTC)
-        if error is None:
-            values: dict[str, object] = {"state": "sent", "sent_at": at, "last_error": None}
-            state = "sent"
-        elif permanent or attempts >= self.settings.max_attempts:
-            values = {"state": "failed", "last_error": error}
-            state = "failed"
-        else:
-            delay = dt.timedelta(seconds=backoff(self.settings, attempts))
-            values = {"state": "pending", "last_error": error, "next_attempt_at": now + delay}
-            state = "pending"
+    def _deliver_batch(self, rows: list[Claimed], now: dt.datetime) -> list[str]:
+        """Deliver the claimed rows, then record every outcome in one transaction.
+
+        A row is only started while at least half its lease is left, so a slow relay can
+        never run past the lease and let another sender take a row this one is still
+        sending; the rows left over are released untouched for the next pass."""
+        outcomes: list[tuple[Claimed, str | None, bool, dt.datetime]] = []
+        released: list[int] = []
+        half_lease = dt.timedelta(seconds=self.settings.lease_seconds / 2)
+        for row in rows:
+            if _utcnow() > row.lease_until - half_lease:
+                released.append(row.id)
+                continue
+            error: str | None = None
+            permanent = False
+            try:
+                self.transport.deliver(row.mail_from, list(row.recipients), row.raw)
+            except DeliveryError as exc:
+                error, permanent = str(exc), exc.permanent
+            except Exception as exc:  # a transport bug must not stop the other rows
+                error = f"{type(exc).__name__}: {exc}"
+            outcomes.append((row, error, permanent, _utcnow()))
+        if not outcomes and not released:
+            return []
+        states: list[str] = []
+        sent: list[dict[str, object]] = []
+        attempts: list[dict[str, object]] = []
         with self.db.transaction() as session:
-            session.execute(
-                update(OutboxMessage)
-                .where(and_(OutboxMessage.id == row.id, OutboxMessage.lease_owner == self.owner))
-                .values(attempts=attempts, lease_owner=None, lease_until=None, **values)
-                .execution_options(synchronize_session=False)
-            )
-            session.add(
-                OutboxAttempt(
-                    outbox_id=row.id,
-                    at=at,
-                    ok=error is None,
-                    transport=self.transport.name,
-                    error=error,
-                    owner=self.owner,
+            mine = OutboxMessage.lease_owner == self.owner
+            for row, error, permanent, at in outcomes:
+                attempt = row.attempts + 1
+                attempts.append(
+                    {
+                        "outbox_id": row.id,
+                        "at": at,
+                        "ok": error is None,
+                        "transport": self.transport.name,
+                        "error": error,
+                        "owner": self.owner,
+                    }
                 )
-            )
-        if error:
-            log.warning("outbox %s (%s) attempt %d failed: %s", row.id, row.kind, attempts, error)
-        else:
-            log.info("outbox %s (%s) sent to %s", row.id, row.kind, ", ".join(row.recipients))
-        return state
+                if error is None:
+                    sent.append({"row_id": row.id, "at": at, "attempts": attempt})
+                    states.append("sent")
+                    log.info(
+                        "outbox %s (%s) sent to %s", row.id, row.kind, ", ".join(row.recipients)
+                    )
+                    continue
+                log.warning(
+                    "outbox %s (%s) attempt %d failed: %s", row.id, row.kind, attempt, error
+                )
+                if permanent or attempt >= self.settings.max_attempts:
+                    values: dict[str, object] = {"state": "failed", "last_error": error}
+                else:
+                    delay = dt.timedelta(seconds=backoff(self.settings, attempt))
+                    values = {
+                        "state": "pending",
+                        "last_error": error,
+                        "next_attempt_at": now + delay,
+                    }
+                states.append(str(values["state"]))
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id, mine)
+                    .values(attempts=attempt, lease_owner=None, lease_until=None, **values)
+                    .execution_options(synchronize_session=False)
+                )
+            if sent:
+                # Core executemany (through the connection, not the ORM's bulk-by-key
+                # path) so the lease-owner condition stays in the WHERE clause.
+                session.connection().execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == bindparam("row_id"), mine)
+                    .values(
+                        state="sent",
+                        sent_at=bindparam("at"),
+                        last_error=None,
+                        attempts=bindparam("attempts"),
+                        lease_owner=None,
+                        lease_until=None,
+                    ),
+                    sent,
+                )
+            if released:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(released), mine)
+                    .values(lease_owner=None, lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+            if attempts:
+                session.execute(insert(OutboxAttempt), attempts)
+        return states

@@ -359,10 +359,10 @@ def test_a_rescheduled_row_is_not_claimed_from_a_stale_list(
     stale = b._due_ids(T0, 10)  # B lists the due rows ...
     assert stale == [outbox_id]
     assert a.drain(T0).retried == 1  # ... A tries the row, fails, reschedules it 60 s on
-    claimed = b._claim(outbox_id, T0)  # ... and B goes through its list.
+    claimed = b._claim(stale, T0)  # ... and B goes through its list.
     ta.close()
     tb.close()
-    assert claimed is None
+    assert claimed == []
 
 
 def test_flush_with_a_future_now_does_not_steal_a_live_lease(lite_app: Any, tmp_path: Path) -> None:
@@ -555,3 +555,38 @@ def test_several_senders_on_one_postgresql_never_send_a_row_twice(
         assert len(used) >= 2, "only one sender did any work: the race was not exercised"
     finally:
         db.dispose()
+
+
+class _SlowTransport:
+    """Maildir delivery that takes ``seconds`` a message (a relay near its timeout)."""
+
+    name = "slow"
+
+    def __init__(self, folder: Path, seconds: float) -> None:
+        self.inner = MaildirTransport(folder)
+        self.seconds = seconds
+
+    def deliver(self, mail_from: str, recipients: list[str], raw: bytes) -> None:
+        threading.Event().wait(self.seconds)
+        self.inner.deliver(mail_from, recipients, raw)
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_batch_never_starts_a_row_past_half_its_lease(lite_app: Any, tmp_path: Path) -> None:
+    """A claimed batch is delivered one row at a time; once half the lease is gone the
+    remaining rows are released untouched, so a slow relay cannot outlive the lease and
+    let a second sender send a row this one is still sending."""
+    app = lite_app({"outbox": {"lease_seconds": 0.4, "batch_size": 5}})
+    ids = queue_rows(app.db, 5)
+    sender = OutboxSender(app.db, app.settings.outbox, _SlowTransport(tmp_path / "box", 0.25), "a")
+    first = sender.drain(T0, limit=5)
+    assert (first.sent, first.retried, first.failed) == (1, 0, 0)
+    states = [(row(app.db, i).state, row(app.db, i).lease_owner) for i in ids]
+    assert states == [("sent", None)] + [("pending", None)] * 4
+    assert [len(attempts_of(app.db, i)) for i in ids] == [1, 0, 0, 0, 0]
+    # Released rows are due again at once: the next passes send them all.
+    fast = OutboxSender(app.db, app.settings.outbox, MaildirTransport(tmp_path / "box"), "b")
+    assert fast.drain(T0).sent == 4
+    assert len(list((tmp_path / "box" / "new").iterdir())) == 5
