@@ -12,6 +12,7 @@ from pathlib import Path
 from mailgate.config import Settings
 from mailgate.conversation.tokens import ReplyTokens, load_secret
 from mailgate.db.engine import Database
+from mailgate.db.registry import RegistryCache
 from mailgate.mail.compose import Composer
 from mailgate.mail.subject import compile_subscription_pattern, ticket_tag_pattern
 from mailgate.policy.chain import build_chain
@@ -70,6 +71,10 @@ class App:
     @cached_property
     def subscription_re(self) -> re.Pattern[str]:
         return compile_subscription_pattern(self.settings.tickets.subscription_pattern)
+
+    @cached_property
+    def registry(self) -> RegistryCache:
+        return RegistryCache()
 
     @cached_property
     def ticket_re(self) -> re.Pattern[str]:

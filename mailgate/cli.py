@@ -192,7 +192,7 @@ def cmd_subscriptions_import(args: argparse.Namespace, app: App) -> int:
 
 def cmd_subscriptions_list(args: argparse.Namespace, app: App) -> int:
     from mailgate.db.models import Subscription
-    from mailgate.db.queries import subscription_info
+    from mailgate.db.registry import subscription_info
 
     today = _now(args).date()
     with app.db.transaction() as session:

@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from mailgate.app import App
 from mailgate.cli import EX_DATAERR, main
-from mailgate.db import queries
 from mailgate.db.models import Subscription, SubscriptionContact
 from mailgate.errors import ImportRowError
 from mailgate.subscriptions import read_rows
@@ -94,9 +93,10 @@ def test_csv_import_creates_subscriptions_with_address_and_domain_contacts(
 
     # The contacts work: a whole domain, and a single address.
     with app.db.transaction() as s:
-        by_domain = queries.subscriptions_of_contact(s, "anyone@ops.acme.example")
-        by_address = queries.subscriptions_of_contact(s, "ADMIN@acme.example")
-        nobody = queries.subscriptions_of_contact(s, "other@acme.example")
+        registry = app.registry.current(s)
+    by_domain = registry.of_contact("anyone@ops.acme.example")
+    by_address = registry.of_contact("ADMIN@acme.example")
+    nobody = registry.of_contact("other@acme.example")
     assert [x.id for x in by_domain] == ["SUB-00001"]
     assert [x.id for x in by_address] == ["SUB-00001"]
     assert nobody == ()
@@ -180,6 +180,40 @@ def test_reimport_updates_in_place(
     code, out, _ = _import(config, second, capsys, "--json")
     assert code == 0 and json.loads(out) == {"created": 0, "updated": 2}
     assert _list(config, capsys)["SUB-00001"] == acme
+
+
+def test_the_registry_snapshot_follows_every_import_and_is_not_reread_otherwise(
+    app: App, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The processing path reads the registry from memory; an import by another process
+    (here the CLI, with its own App) must be seen by the next mail all the same."""
+    assert _import(config, _write(tmp_path, "v1.csv", HEADER + GOOD_ROWS), capsys)[0] == 0
+    with app.db.transaction() as s:
+        first = app.registry.current(s)
+        again = app.registry.current(s)
+    assert again is first and app.registry.loads == 1
+    assert [x.id for x in first.of_contact("ops1@ops.acme.example")] == ["SUB-00001"]
+    # at_domain: registered contacts at the sender's domain (the colleagues' rule).
+    assert [x.id for x in first.at_domain("someone@acme.example")] == ["SUB-00001"]
+    assert first.at_domain("someone@nowhere.example") == ()
+
+    second = _write(
+        tmp_path,
+        "v2.csv",
+        HEADER + "SUB-00001,ACME Corp,standard,2026-01-01,2026-12-31,admin@acme.example,\n",
+    )
+    assert _import(config, second, capsys)[0] == 0  # only a contact removed
+    with app.db.transaction() as s:
+        now = app.registry.current(s)
+    assert now is not first and app.registry.loads == 2
+    assert now.of_contact("ops1@ops.acme.example") == ()
+    assert now.get("SUB-00002") is not None  # rows not in the file stay
+
+    with app.db.transaction() as s:
+        s.query(SubscriptionContact).filter_by(subscription_id="SUB-00002").delete()
+        s.query(Subscription).filter_by(id="SUB-00002").delete()
+        gone = app.registry.current(s)
+    assert gone.get("SUB-00002") is None and app.registry.loads == 3
 
 
 # ------------------------------------------------------------------ all or nothing

@@ -21,6 +21,7 @@ from mailgate.conversation.settings import ConversationSettings
 from mailgate.conversation.tokens import ReplyTokens
 from mailgate.db import queries
 from mailgate.db.models import Message, OutboxMessage, Ticket
+from mailgate.db.registry import Registry
 from mailgate.mail.subject import SubjectTags
 from mailgate.model import ParsedMail
 
@@ -56,6 +57,7 @@ def takes_part(
     ticket: Ticket,
     sender: str,
     settings: ConversationSettings,
+    registry: Registry,
     *,
     colleagues: bool = True,
 ) -> bool:
@@ -72,7 +74,7 @@ def takes_part(
     if wrote is not None:
         return True
     if colleagues and ticket.subscription_id:
-        sub = queries.get_subscription(session, ticket.subscription_id)
+        sub = registry.get(ticket.subscription_id)
         if sub is not None and sub.contact_match(sender):
             return True
     return False
@@ -85,6 +87,7 @@ def match_ticket(
     sender: str | None,
     tokens: ReplyTokens,
     settings: ConversationSettings,
+    registry: Registry,
 ) -> TicketMatch | None:
     if not sender:
         return None
@@ -93,7 +96,7 @@ def match_ticket(
         if parts is None:
             continue
         ticket = queries.ticket_by_public_id(session, parts.ticket)
-        if ticket is not None and takes_part(session, ticket, sender, settings):
+        if ticket is not None and takes_part(session, ticket, sender, settings, registry):
             return TicketMatch(ticket, "token", parts.kind, True)
     refs = list(mail.in_reply_to) + [
         r for r in reversed(mail.references) if r not in mail.in_reply_to
@@ -101,11 +104,13 @@ def match_ticket(
     for ref in refs:
         ticket = _ticket_for_message_id(session, ref)
         if ticket is not None:
-            if takes_part(session, ticket, sender, settings):
+            if takes_part(session, ticket, sender, settings, registry):
                 return TicketMatch(ticket, "references", None, False)
             break  # the thread is someone else's: a stranger's mail is a new request
     if tags.ticket_id:
         ticket = queries.ticket_by_public_id(session, tags.ticket_id)
-        if ticket is not None and takes_part(session, ticket, sender, settings, colleagues=False):
+        if ticket is not None and takes_part(
+            session, ticket, sender, settings, registry, colleagues=False
+        ):
             return TicketMatch(ticket, "subject", None, False)
     return None

@@ -5,67 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from mailgate.db.models import (
     Decision,
     InboxItem,
     OutboxMessage,
-    Subscription,
-    SubscriptionContact,
     Ticket,
 )
 from mailgate.mail.compose import Outgoing
-from mailgate.policy.facts import SubscriptionInfo
-
-
-def subscription_info(sub: Subscription) -> SubscriptionInfo:
-    return SubscriptionInfo(
-        id=sub.id,
-        organization=sub.organization,
-        tier=sub.tier,
-        valid_from=sub.valid_from,
-        valid_until=sub.valid_until,
-        contacts=tuple(c.pattern for c in sub.contacts),
-        nonprod_environments=tuple(sub.nonprod_environments or ()),
-    )
-
-
-def get_subscription(session: Session, sub_id: str) -> SubscriptionInfo | None:
-    sub = session.get(Subscription, sub_id, options=[selectinload(Subscription.contacts)])
-    return subscription_info(sub) if sub else None
-
-
-def subscriptions_of_contact(session: Session, address: str) -> tuple[SubscriptionInfo, ...]:
-    """Subscriptions listing ``address`` itself or its whole domain as a contact."""
-    address = address.lower()
-    domain = "@" + address.rpartition("@")[2]
-    ids = session.scalars(
-        select(SubscriptionContact.subscription_id)
-        .where(SubscriptionContact.pattern.in_((address, domain)))
-        .distinct()
-    ).all()
-    if not ids:
-        return ()
-    subs = session.scalars(
-        select(Subscription)
-        .where(Subscription.id.in_(ids))
-        .options(selectinload(Subscription.contacts))
-        .order_by(Subscription.id)
-    ).all()
-    return tuple(subscription_info(s) for s in subs)
-
-
-def subscriptions_at_domain(session: Session, address: str) -> tuple[SubscriptionInfo, ...]:
-    """Subscriptions registering some address (not the whole domain) at ``address``'s
-    domain."""
-    domain = address.lower().rpartition("@")[2]
-    ids = session.scalars(
-        select(SubscriptionContact.subscription_id)
-        .where(SubscriptionContact.pattern.endswith(f"@{domain}", autoescape=True))
-        .distinct()
-    ).all()
-    return tuple(s for i in sorted(ids) if (s := get_subscription(session, i)) is not None)
 
 
 def refusals_sent_since(session: Session, sender: str, since: dt.datetime) -> int:

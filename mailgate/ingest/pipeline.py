@@ -26,6 +26,7 @@ from mailgate.db import queries
 from mailgate.db.models import Decision as DecisionRow
 from mailgate.db.models import InboxItem, Message, Subscription, Ticket
 from mailgate.db.queries import queue_outgoing
+from mailgate.db.registry import Registry
 from mailgate.ingest.common import (
     LEVEL_LABELS,
     TIER_LABELS,
@@ -176,19 +177,15 @@ def retry_quarantined(app: App, inbox_ids: list[int] | None = None) -> list[Resu
 # ---------------------------------------------------------------- facts
 
 
-def gather_facts(app: App, session: Session, mail: ParsedMail, received_at: dt.datetime) -> Facts:
+def gather_facts(app: App, registry: Registry, mail: ParsedMail, received_at: dt.datetime) -> Facts:
     tz = ZoneInfo(app.settings.sla.timezone)
     # Identity is the From address (Reply-To only says where answers go).
     sender = mail.from_.lower if mail.from_ else None
     tags = read_tags(mail.subject, app.subscription_re, app.ticket_re)
-    named = (
-        queries.get_subscription(session, tags.subscription_id) if tags.subscription_id else None
-    )
-    by_contact = queries.subscriptions_of_contact(session, sender) if sender else ()
+    named = registry.get(tags.subscription_id) if tags.subscription_id else None
+    by_contact = registry.of_contact(sender) if sender else ()
     colleagues = (
-        queries.subscriptions_at_domain(session, sender)
-        if sender and not by_contact and not tags.subscription_id
-        else ()
+        registry.at_domain(sender) if sender and not by_contact and not tags.subscription_id else ()
     )
     text = strip_html_reply(mail.html) if mail.text_from_html and mail.html else own_text(mail.text)
     return Facts(
@@ -218,9 +215,10 @@ def _apply(
     received_at: dt.datetime,
     now: dt.datetime,
 ) -> Result:
-    facts = gather_facts(app, session, mail, received_at)
+    registry = app.registry.current(session)
+    facts = gather_facts(app, registry, mail, received_at)
     conv = app.settings.conversation
-    match = match_ticket(session, mail, facts.tags, facts.sender, app.reply_tokens, conv)
+    match = match_ticket(session, mail, facts.tags, facts.sender, app.reply_tokens, conv, registry)
     parent: Ticket | None = None
     if match is not None:
         ticket = match.ticket
