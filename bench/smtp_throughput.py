@@ -16,8 +16,8 @@ one thread per connection, each connection reused for many messages, to
 
 Both servers get the same warm-up messages first (not timed). For the gateway it reports
 messages per second, the ratio to the sink, the rate of 250s alone, its resident memory
-sampled every ``--rss-every`` messages and its peak (``VmHWM``), and checks the outcomes
-against what the corpus expects.
+sampled every ``--rss-every`` messages and its peak (``VmHWM``), each summed over serve and
+its processing workers, and checks the outcomes against what the corpus expects.
 
     .venv/bin/python bench/smtp_throughput.py                # --n 2000, 1 and 8 connections
     .venv/bin/python bench/smtp_throughput.py --long         # 10,000 messages, 1 connection
@@ -78,17 +78,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (serve's processing workers and their helpers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                ppid = int(f.read().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    return tree
+
+
 def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS / VmHWM of a process in KiB (empty when it is gone)."""
+    """VmRSS / VmHWM in KiB summed over ``pid`` and its descendants (empty when gone).
+    The summed VmHWM is the sum of each process's own peak: an upper bound of the peak
+    of the whole."""
     out: dict[str, int] = {}
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0])
-    except OSError:
-        pass
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith(("VmRSS:", "VmHWM:")):
+                        key, value = line.split(":", 1)
+                        out[key] = out.get(key, 0) + int(value.split()[0])
+        except OSError:
+            pass
     return out
 
 
@@ -115,13 +138,17 @@ def code_state() -> dict[str, str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of ``pid`` and its live descendants, plus what its
+    finished children used (0 when it is gone)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat", encoding="ascii") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -264,7 +291,7 @@ class GatewayRun:
     accept_msgs_per_s: float
     peak_rss_kb: int
     rss: list[RssSample]
-    cpu_ms_per_msg: float  # mailgate serve's CPU (user+system) per message, all threads
+    cpu_ms_per_msg: float  # serve's CPU (user+system) per message: all threads and processes
     cpu_utilization: float  # its CPU seconds / wall seconds (1.0 = one core busy)
     outcomes: dict[str, int]
     outbox: dict[str, int]
@@ -295,8 +322,9 @@ def run_sink_bench(messages: Sequence[CorpusMessage], warmup: Sequence[CorpusMes
                    cpu / len(messages) * 1000, cpu / elapsed)
 
 
-def write_gateway_config(workdir: Path, port: int) -> Path:
+def write_gateway_config(workdir: Path, port: int, workers: int | None = None) -> Path:
     conf = workdir / "mailgate.toml"
+    processing = "" if workers is None else f"\n[processing]\nworkers = {workers}\n"
     conf.write_text(
         f"""# written by bench/smtp_throughput.py
 [database]
@@ -313,7 +341,7 @@ maildir = "{workdir / 'outbox'}"
 
 [logging]
 level = "WARNING"
-""",
+{processing}""",
         encoding="utf-8",
     )
     return conf
@@ -373,10 +401,10 @@ def wait_drained(watch: InboxWatch, total: int, timeout: float) -> float:
                        f"{unfinished} pending or processing")
 
 
-def start_gateway(workdir: Path, corpus: Corpus, command: Sequence[str]
-                  ) -> tuple[subprocess.Popen[bytes], int, Path]:
+def start_gateway(workdir: Path, corpus: Corpus, command: Sequence[str],
+                  workers: int | None = None) -> tuple[subprocess.Popen[bytes], int, Path]:
     port = free_port()
-    conf = write_gateway_config(workdir, port)
+    conf = write_gateway_config(workdir, port, workers)
     registry = corpus.write_registry(workdir / "registry.csv")
     subprocess.run([*command, "--config", str(conf), "subscriptions", "import",
                     str(registry)], check=True, capture_output=True, timeout=120)
@@ -390,9 +418,10 @@ def start_gateway(workdir: Path, corpus: Corpus, command: Sequence[str]
 
 def run_gateway_bench(corpus: Corpus, messages: Sequence[CorpusMessage],
                       warmup: Sequence[CorpusMessage], connections: int, rss_every: int,
-                      timeout: float, keep: bool, command: Sequence[str]) -> GatewayRun:
+                      timeout: float, keep: bool, command: Sequence[str],
+                      workers: int | None = None) -> GatewayRun:
     workdir = Path(tempfile.mkdtemp(prefix=f"mailgate-bench-{connections}c-"))
-    proc, port, db_path = start_gateway(workdir, corpus, command)
+    proc, port, db_path = start_gateway(workdir, corpus, command, workers)
     watch: InboxWatch | None = None
     try:
         send(port, warmup, min(connections, len(warmup)), Progress(), timeout)
@@ -791,6 +820,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true",
                         help="10,000 messages over 1 connection (memory flatness)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="[processing] workers for serve (default: its own default)")
     parser.add_argument("--rss-every", type=int, default=None,
                         help="sample the gateway's RSS every this many messages processed "
                         "(default 1000, or N/8 below 8000 messages)")
@@ -850,7 +881,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.json:
             print(f"... {conns} connection(s): gateway", file=sys.stderr, flush=True)
         gateway = run_gateway_bench(corpus, messages, warmup, conns, rss_every, timeout,
-                                    args.keep, args.mailgate.split())
+                                    args.keep, args.mailgate.split(), args.workers)
         runs.append({
             "connections": conns,
             "sink": asdict(sink) if sink else None,

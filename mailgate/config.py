@@ -195,6 +195,18 @@ class ImapSettings:
 
 
 @dataclass(frozen=True)
+class ProcessingSettings:
+    # Child processes of `mailgate serve` that classify stored mail and queue the replies,
+    # each on its own core beside the listener, pollers and outbox of the main process.
+    # 0: classify in the main process (one core in all).
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.workers <= 64:
+            raise ConfigValueError("workers", f"must be 0-64, got {self.workers}")
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -212,6 +224,7 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
+    processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 

@@ -1,5 +1,8 @@
-"""``mailgate serve``: the SMTP listener, the processing worker and the outbox sender in
-one asyncio loop, with blocking database work on threads.
+"""``mailgate serve``: the SMTP listener, processing and the outbox sender.
+
+The listener and the outbox sender share one asyncio loop, with blocking database work
+on threads. Stored mail is classified by ``[processing] workers`` child processes (see
+``ingest/workers.py``), or on a thread of this process when that is 0.
 
 On SIGTERM (or SIGINT) it stops accepting mail, finishes the messages in hand, processes
 what was stored, delivers what is due, and exits.
@@ -17,13 +20,18 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from mailgate.app import App
+from mailgate.db import queries
 from mailgate.ingest import pipeline
+from mailgate.ingest.result import Result
 from mailgate.ingest.smtp import GatewayHandler, GatewaySMTP
 from mailgate.ingest.store import Stored, store_raw
+from mailgate.ingest.workers import ProcessPool
 from mailgate.outbox import OutboxSender, Transport, make_transport
 from mailgate.sla.escalation import periodic_jobs
 
 log = logging.getLogger("mailgate.serve")
+
+SWEEP_INTERVAL = 60.0  # seconds between looks for pending mail no child holds
 
 
 class Gateway:
@@ -36,6 +44,10 @@ class Gateway:
         self.store_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store")
         self.work_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="process")
         self.send_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        workers = app.settings.processing.workers
+        self.pool = (
+            ProcessPool(app.settings, workers, on_done=self._on_processed) if workers else None
+        )
         self.outbox_wakeup = asyncio.Event()
         self.stopping = asyncio.Event()
         self.handler = GatewayHandler(
@@ -72,12 +84,33 @@ class Gateway:
         )
 
     def _on_stored(self, stored: Stored) -> None:
-        self.queue.put_nowait(stored)
+        if self.pool is not None and not stored.duplicate:
+            self.pool.submit([stored.inbox_id])
+        else:  # a duplicate is only logged with its original's outcome: no child needed
+            self.queue.put_nowait(stored)
 
-    def submit(self, inbox_id: int) -> None:
-        """Queue a stored inbox item for processing (thread-safe; for other intakes)."""
+    def submit(self, ids: list[int]) -> None:
+        """Hand stored inbox items to processing (thread-safe; for other intakes)."""
+        if self.pool is not None:
+            self.pool.submit(ids)
+            return
         assert self.loop is not None
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, Stored(inbox_id, False))
+        for inbox_id in ids:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, Stored(inbox_id, False))
+
+    def _on_processed(self, results: list[Result]) -> None:
+        """A child finished a batch (on the pool's thread): deliver once it is idle."""
+        if self.loop is not None and self.pool is not None and not self.pool.outstanding:
+            self.loop.call_soon_threadsafe(self.outbox_wakeup.set)
+
+    def _sweep(self) -> None:
+        """Hand the children what is pending but not in their hands: mail an intake stored
+        while no child ran, or whose claim lapsed (a periodic job with a pool)."""
+        assert self.pool is not None
+        with self.app.db.transaction() as session:
+            ids = queries.pending_inbox_ids(session, pipeline.utcnow(), 1000)
+        held = self.pool.held()
+        self.pool.submit([i for i in ids if i not in held])
 
     async def _process_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -123,6 +156,10 @@ class Gateway:
     async def _recover(self) -> None:
         """Process what an earlier run stored but did not finish."""
         loop = asyncio.get_running_loop()
+        if self.pool is not None:
+            self.pool.start()
+            await loop.run_in_executor(self.send_pool, self._sweep)
+            return
         results = await loop.run_in_executor(self.work_pool, pipeline.process_pending, self.app)
         if results:
             log.info("recovered %d stored message(s) from an earlier run", len(results))
@@ -154,9 +191,10 @@ class Gateway:
             asyncio.create_task(self._process_loop(), name="process"),
             asyncio.create_task(self._outbox_loop(), name="outbox"),
         ]
-        tasks += [
-            asyncio.create_task(self._periodic_loop(n, i, f), name=n) for n, i, f in self.periodic
-        ]
+        periodic = list(self.periodic)
+        if self.pool is not None:
+            periodic.append(("inbox sweep", SWEEP_INTERVAL, self._sweep))
+        tasks += [asyncio.create_task(self._periodic_loop(n, i, f), name=n) for n, i, f in periodic]
         threads = [
             threading.Thread(target=fn, args=(self._thread_stop,), daemon=True)
             for fn in self.background
@@ -180,6 +218,9 @@ class Gateway:
         while self.handler.in_flight and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         await _bounded(self.queue.join(), max(deadline - asyncio.get_running_loop().time(), 1))
+        if self.pool is not None:
+            remaining = max(deadline - asyncio.get_running_loop().time(), 1)
+            await asyncio.get_running_loop().run_in_executor(None, self.pool.wait_idle, remaining)
         for t in threads:
             t.join(timeout=max(deadline - asyncio.get_running_loop().time(), 1))
         for task in tasks:
@@ -191,6 +232,8 @@ class Gateway:
         loop = asyncio.get_running_loop()
         while self.handler.in_flight and loop.time() < deadline + 5:
             await asyncio.sleep(0.05)
+        if self.pool is not None:
+            await loop.run_in_executor(None, self.pool.stop)
         with contextlib.suppress(Exception):
             await loop.run_in_executor(self.work_pool, pipeline.process_pending, self.app)
         with contextlib.suppress(Exception):

@@ -102,6 +102,9 @@ def _app_factory(tmp_path: Path, db_url: str) -> tuple[MakeApp, list[App]]:
                 "smtp": {"port": 0},
                 "outbox": {"maildir": str(tmp_path / "outbox"), "backoff_initial": 1.0},
                 "logging": {"level": "WARNING"},
+                # In-thread processing: tests read results and patch the pipeline in this
+                # process; tests/test_workers.py and the serve subprocess tests run children.
+                "processing": {"workers": 0},
             },
             config or {},
         )

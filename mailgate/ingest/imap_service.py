@@ -409,23 +409,25 @@ def register(sub: Any, add: Any) -> None:
 class _ServePoller:
     """One mailbox's poller as a ``Gateway.background`` function (run in its own thread).
 
-    What it stores is processed right away in the same thread, once the batch is marked
-    on the server; the outbox sender picks up the acknowledgements on its next pass.
-    Processing in the poller's thread keeps intake from running far ahead of processing,
-    and on stop the rest of a batch is left pending for the next start's recovery.
+    Once a batch is marked on the server, its items go to ``handoff`` (the gateway's
+    processing children), or, with no children, are processed right away in this thread,
+    which keeps intake from running far ahead of processing; on stop the rest of a batch
+    is left pending for the next start's recovery. The outbox sender picks up the
+    acknowledgements on its next pass.
     """
 
-    def __init__(self, app: App, mailbox: ImapMailbox) -> None:
+    def __init__(self, app: App, mailbox: ImapMailbox, handoff: Handoff | None) -> None:
         self.app = app
         self.mailbox = mailbox
         self.sink = InboxSink(app)
         self.poller = make_poller(app, mailbox, self.sink)
+        self.handoff = handoff
         self._stop: threading.Event | None = None
 
     def __call__(self, stop: threading.Event) -> None:
         threading.current_thread().name = f"imap-{self.mailbox.name}"
         self._stop = stop
-        self.sink.handoff = self._process
+        self.sink.handoff = self.handoff or self._process
         self.poller.run(stop)
 
     def _process(self, ids: list[int]) -> None:
@@ -449,7 +451,8 @@ def attach_pollers(gateway: Gateway) -> int:
     """
     mailboxes = gateway.app.settings.imap.mailboxes
     for mailbox in mailboxes:
-        gateway.background.append(_ServePoller(gateway.app, mailbox))
+        handoff = gateway.submit if gateway.pool is not None else None
+        gateway.background.append(_ServePoller(gateway.app, mailbox, handoff))
         log.info(
             "imap %s: will collect %s from %s:%d (%s)",
             mailbox.name, mailbox.folder, mailbox.host, mailbox.port, mailbox.security,

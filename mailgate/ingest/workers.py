@@ -1,0 +1,282 @@
+"""Process stored mail in child processes, beside the intake of the parent.
+
+Classifying a message (parsing, the policy chain, rendering the reply, writing the
+ticket) is pure CPU in Python, so in one process it competes with the SMTP listener and
+the IMAP pollers for the interpreter lock. ``ProcessPool`` hands inbox ids to child
+processes instead; each child builds its own ``App`` and calls the same
+``pipeline.process_item``, so the database stays the only shared state and every claim,
+lease and dedupe rule holds as before.
+
+The parent knows which ids each child holds. When a child dies (killed, or crashed in C
+code), the claims it held are released and its ids go to a fresh child; an id that has
+now been claimed ``MAX_CLAIMS`` times without finishing is quarantined with the exit
+code, so one poisonous message cannot kill children forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue
+from typing import Any
+
+from sqlalchemy import update
+
+from mailgate.config import Settings
+from mailgate.db.models import InboxItem
+from mailgate.ingest.result import Result
+from mailgate.model import Outcome
+
+log = logging.getLogger("mailgate.workers")
+
+MAX_CLAIMS = 3  # a message that was being processed when a child died this often is quarantined
+_BATCH = 64  # ids a child takes from its queue at once (one report back per batch)
+_STOP = -1
+
+
+def _child_main(settings: Settings, tasks: Queue[int], results: Queue[Any], level: int) -> None:
+    """A child's life: build an App, process the ids it is given until told to stop."""
+    # The parent decides when children stop (it first hands them what it accepted);
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    from mailgate.app import App
+    from mailgate.ingest import pipeline
+
+    parent = os.getppid()
+    app = App.create(settings, migrate=False)
+    try:
+        while True:
+            try:
+                first = tasks.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:  # the parent is gone: nobody will read results
+                    return
+                continue
+            if first == _STOP:
+                return
+            ids = [first]
+            while len(ids) < _BATCH:
+                try:
+                    more = tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if more == _STOP:
+                    tasks.put(_STOP)  # seen after this batch
+                    break
+                ids.append(more)
+            done: list[tuple[int, Result | None]] = []
+            for inbox_id in ids:
+                try:
+                    done.append((inbox_id, pipeline.process_item(app, inbox_id)))
+                except Exception:
+                    # Processing quarantines the message's own failures; this is the
+                    # database. The item stays pending for the next sweep.
+                    log.exception("processing inbox item %s failed; it stays pending", inbox_id)
+                    done.append((inbox_id, None))
+            results.put(done)
+    finally:
+        app.close()
+
+
+@dataclass
+class _Child:
+    process: SpawnProcess
+    tasks: Queue[int]
+    owner: str
+    holding: set[int] = field(default_factory=set)
+
+
+class ProcessPool:
+    """``processes`` children processing inbox ids; ``on_done`` gets every batch's
+    results in the parent (on the pool's collector thread)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        processes: int,
+        *,
+        on_done: Callable[[list[Result]], None] | None = None,
+    ) -> None:
+        if processes < 1:
+            raise ValueError("a process pool needs at least one process")
+        self.settings = settings
+        self.size = processes
+        self.on_done = on_done
+        self._ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+        self._results: Queue[Any] = self._ctx.Queue()
+        self._children: list[_Child] = []
+        self._lock = threading.Condition()
+        self._stopping = False
+        self._collector: threading.Thread | None = None
+        self._db: Any = None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        from mailgate.db.engine import Database
+
+        self._db = Database(self.settings.database.url)
+        self._children = [self._spawn() for _ in range(self.size)]
+        self._collector = threading.Thread(target=self._collect, name="workers", daemon=True)
+        self._collector.start()
+
+    def _spawn(self) -> _Child:
+        tasks: Queue[int] = self._ctx.Queue()
+        level = logging.getLogger().getEffectiveLevel()
+        process = self._ctx.Process(
+            target=_child_main,
+            args=(self.settings, tasks, self._results, level),
+            name="mailgate-worker",
+            daemon=True,
+        )
+        process.start()
+        owner = f"{socket.gethostname()}:{process.pid}"  # App.owner in the child
+        log.info("processing worker %s started", owner)
+        return _Child(process, tasks, owner)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Let the children finish what they hold, then end them; False if one had to be
+        killed (what it held stays claimed until its lease lapses)."""
+        with self._lock:
+            self._stopping = True
+            children = list(self._children)
+        for child in children:
+            child.tasks.put(_STOP)
+        clean = True
+        for child in children:
+            child.process.join(timeout)
+            if child.process.is_alive():
+                clean = False
+                log.error(
+                    "processing worker %s did not stop in %.0fs; killed", child.owner, timeout
+                )
+                child.process.kill()
+                child.process.join(5)
+        if self._collector is not None:
+            self._collector.join(timeout=5)
+        self._drain_results()
+        if self._db is not None:
+            self._db.dispose()
+        return clean
+
+    # -- work -------------------------------------------------------------------------
+
+    def submit(self, ids: Sequence[int]) -> None:
+        """Hand ids to the least busy child (thread-safe)."""
+        if not ids:
+            return
+        with self._lock:
+            child = min(self._children, key=lambda c: len(c.holding))
+            child.holding.update(ids)
+            for inbox_id in ids:
+                child.tasks.put(inbox_id)
+
+    def held(self) -> set[int]:
+        """The ids submitted and not yet done."""
+        with self._lock:
+            return set().union(*(c.holding for c in self._children))
+
+    @property
+    def outstanding(self) -> int:
+        with self._lock:
+            return sum(len(c.holding) for c in self._children)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every submitted id is done; False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: all(not c.holding for c in self._children), timeout=timeout
+            )
+
+    # -- the collector thread ---------------------------------------------------------
+
+    def _collect(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping and all(not c.process.is_alive() for c in self._children):
+                    return
+            try:
+                done = self._results.get(timeout=0.5)
+            except queue.Empty:
+                self._check_children()
+                continue
+            self._finish(done)
+
+    def _drain_results(self) -> None:
+        while True:
+            try:
+                self._finish(self._results.get_nowait())
+            except queue.Empty:
+                return
+
+    def _finish(self, done: list[tuple[int, Result | None]]) -> None:
+        with self._lock:
+            for inbox_id, _ in done:
+                for child in self._children:
+                    child.holding.discard(inbox_id)
+            self._lock.notify_all()
+        results = [r for _, r in done if r is not None]
+        if self.on_done is not None and results:
+            try:
+                self.on_done(results)
+            except Exception:
+                log.exception("handling processed results failed")
+
+    def _check_children(self) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            dead = [c for c in self._children if not c.process.is_alive()]
+        for child in dead:
+            code = child.process.exitcode
+            log.error(
+                "processing worker %s died (exit code %s) holding %d message(s); restarting",
+                child.owner, code, len(child.holding),
+            )  # fmt: skip
+            retry = self._release(child, code)
+            fresh = self._spawn()
+            with self._lock:
+                self._children[self._children.index(child)] = fresh
+                self._lock.notify_all()
+            self.submit(retry)
+
+    def _release(self, child: _Child, exitcode: int | None) -> list[int]:
+        """Free the claims a dead child held; quarantine the ones claimed too often.
+        Returns the ids to process again."""
+        held = sorted(child.holding)
+        if not held:
+            return []
+        error = f"the processing worker died (exit code {exitcode}) while processing this message"
+        with self._db.transaction() as session:
+            mine = (InboxItem.status == "processing") & (InboxItem.claimed_by == child.owner)
+            session.execute(
+                update(InboxItem)
+                .where(InboxItem.id.in_(held), mine, InboxItem.attempts >= MAX_CLAIMS)
+                .values(
+                    status="quarantined",
+                    outcome=str(Outcome.QUARANTINED),
+                    error=error,
+                    claimed_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(InboxItem)
+                .where(InboxItem.id.in_(held), mine)
+                .values(status="pending", claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+        return held

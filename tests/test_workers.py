@@ -1,0 +1,135 @@
+"""Processing in child processes (``[processing] workers``): mail stored by the parent is
+classified by a child; a child that dies loses nothing, and a message that keeps killing
+children is quarantined instead of killing them forever."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import smtplib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from mailgate.app import App
+from mailgate.config import parse_settings
+from mailgate.db.models import InboxItem, OutboxMessage, Ticket
+from mailgate.errors import ConfigError
+from mailgate.ingest.result import Result
+from mailgate.ingest.store import store_raw
+from mailgate.ingest.workers import MAX_CLAIMS, ProcessPool, _Child
+from tests.conftest import add_subscription
+from tests.support.mailtools import make_mail, wait_until
+
+
+def _store(app: App, count: int, tag: str) -> list[int]:
+    now = dt.datetime.now(dt.UTC)
+    return [
+        store_raw(
+            app.db, make_mail(message_id=f"{tag}-{i}@acme.example"), source="pipe", received_at=now
+        ).inbox_id
+        for i in range(count)
+    ]
+
+
+def _statuses(app: App, ids: list[int]) -> Counter[str]:
+    with app.db.transaction() as s:
+        return Counter(s.scalars(select(InboxItem.status).where(InboxItem.id.in_(ids))))
+
+
+def _count(app: App, model: Any) -> int:
+    with app.db.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_serve_with_a_worker_process_classifies_in_the_child(
+    make_app: Any, run_gateway: Any
+) -> None:
+    app = make_app({"processing": {"workers": 1}})
+    add_subscription(app)
+    gw = run_gateway(app)
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=10) as client:
+        for i in range(5):
+            client.sendmail(
+                "jane@acme.example",
+                ["support@irex.example"],
+                make_mail(message_id=f"child-{i}@acme.example"),
+            )
+    wait_until(lambda: _count(app, OutboxMessage) == 5 and _count(app, Ticket) == 5, 30)
+    gw.stop()
+    with app.db.transaction() as s:
+        owners = set(s.scalars(select(InboxItem.claimed_by)))
+        states = Counter(s.scalars(select(OutboxMessage.state)))
+    # Claimed by another process than this one: the child did the work.
+    assert len(owners) == 1 and owners != {app.owner}
+    assert owners.pop().rpartition(":")[2] != str(os.getpid())
+    assert states == {"sent": 5}  # and the parent's sender delivered what it queued
+
+
+def test_a_killed_child_loses_and_repeats_nothing(make_app: Any) -> None:
+    app = make_app()
+    add_subscription(app)
+    ids = _store(app, 60, "kill")
+    finished: list[Result] = []
+    pool = ProcessPool(app.settings, 1, on_done=finished.extend)
+    pool.start()
+    try:
+        victim = pool._children[0]
+        pool.submit(ids)
+
+        def holding_a_claim() -> bool:
+            return _statuses(app, ids)["processing"] > 0
+
+        wait_until(holding_a_claim, 30, 0.002)
+        assert victim.process.pid is not None
+        os.kill(victim.process.pid, signal.SIGKILL)
+        assert pool.wait_idle(60), "the pool did not finish after the child was replaced"
+        assert pool._children[0] is not victim and pool._children[0].process.is_alive()
+    finally:
+        assert pool.stop(30)
+    assert _statuses(app, ids) == {"done": 60}
+    assert _count(app, Ticket) == 60
+    with app.db.transaction() as s:
+        per_item = Counter(s.scalars(select(OutboxMessage.dedupe_key)))
+    assert len(per_item) == 60 and set(per_item.values()) == {1}
+    assert {r.inbox_id for r in finished} == set(ids)
+
+
+def test_a_message_that_kept_killing_children_is_quarantined(lite_app: Any) -> None:
+    app = lite_app()
+    poisonous, unlucky, elsewhere = _store(app, 3, "poison")
+    dead = "deadhost:999999"
+    with app.db.transaction() as s:
+        s.execute(
+            update(InboxItem)
+            .where(InboxItem.id.in_([poisonous, unlucky]))
+            .values(status="processing", claimed_by=dead, claimed_until=dt.datetime.now(dt.UTC))
+        )
+        s.execute(update(InboxItem).where(InboxItem.id == poisonous).values(attempts=MAX_CLAIMS))
+        s.execute(update(InboxItem).where(InboxItem.id == unlucky).values(attempts=1))
+        # Another live process's claim on an id the dead child also held is left alone.
+        s.execute(
+            update(InboxItem)
+            .where(InboxItem.id == elsewhere)
+            .values(status="processing", claimed_by="otherhost:1", attempts=1)
+        )
+    pool = ProcessPool(app.settings, 1)
+    pool._db = app.db
+    child = _Child(process=None, tasks=None, owner=dead, holding={poisonous, unlucky, elsewhere})  # type: ignore[arg-type]
+    retry = pool._release(child, -9)
+    assert retry == sorted([poisonous, unlucky, elsewhere])
+    with app.db.transaction() as s:
+        rows = {r.id: r for r in s.scalars(select(InboxItem))}
+    assert rows[poisonous].status == "quarantined"
+    assert "died (exit code -9)" in (rows[poisonous].error or "")
+    assert (rows[unlucky].status, rows[unlucky].claimed_by) == ("pending", None)
+    assert (rows[elsewhere].status, rows[elsewhere].claimed_by) == ("processing", "otherhost:1")
+
+
+def test_a_bad_workers_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"processing\.workers"):
+        parse_settings({"processing": {"workers": -1}}, tmp_path)
