@@ -133,12 +133,32 @@ def notify_engineers(
     in_reply_to: str | None = None,
 ) -> None:
     """Tell the assignee (else the on-duty engineers) about a new ticket or reply."""
+    out = compose_notification(
+        app, ticket, event=event, text=text, author=author, now=now, in_reply_to=in_reply_to
+    )
+    if out is not None:
+        queue_notification(app, session, ticket, out, inbox_id=inbox_id, now=now)
+
+
+def compose_notification(
+    app: App,
+    ticket: Ticket,
+    *,
+    event: str,
+    text: str,
+    author: str,
+    now: dt.datetime,
+    in_reply_to: str | None = None,
+) -> Outgoing | None:
+    """The engineers' notification of a new ticket or reply; None when nobody is to be
+    told. Needs the ticket's public ID, not its row, so it can be rendered before the
+    ticket is written."""
     to = _engineer_recipients(app, ticket)
     if not to:
-        return
+        return None
     assert ticket.public_id is not None
     tokens = app.reply_tokens
-    out = app.composer.compose(
+    return app.composer.compose(
         kind="notification",
         template="notify",
         context={
@@ -162,6 +182,11 @@ def notify_engineers(
         auto_submitted="auto-generated",
         now=now,
     )
+
+
+def queue_notification(
+    app: App, session: Session, ticket: Ticket, out: Outgoing, *, inbox_id: int, now: dt.datetime
+) -> None:
     queue_outgoing(session, out, dedupe_key=f"notify:{inbox_id}", now=now, ticket_id=ticket.id)
     _record_out(session, ticket, out, app, now, kind="notification", public=False)
 

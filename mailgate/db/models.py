@@ -249,3 +249,17 @@ class ImapCursor(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Counter(Base):
+    """A named number handed out once each: ``ticket`` numbers the public ticket IDs.
+
+    Taken in a transaction of its own before a ticket's acknowledgement is rendered, so
+    the ticket's write transaction holds the database (SQLite's single write lock) only
+    for its inserts. A number taken by a message that then fails is not reused.
+    """
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(CleanString(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

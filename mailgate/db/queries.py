@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mailgate.db.models import (
+    Counter,
     Decision,
     InboxItem,
     OutboxMessage,
@@ -71,6 +74,24 @@ def pending_inbox_ids(session: Session, now: dt.datetime, limit: int = 500) -> l
             .limit(limit)
         )
     )
+
+
+def take_number(session: Session, name: str, start_after: ColumnElement[int]) -> int:
+    """Take the next number of counter ``name``. Only one statement: the row is created
+    on first use (starting after ``start_after``), and incremented under its row lock on
+    PostgreSQL or the write lock on SQLite, so concurrent processes never share one."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(Counter)
+        .values(name=name, value=select(start_after + 1).scalar_subquery())
+        .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
+        .returning(Counter.value)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def take_ticket_number(session: Session) -> int:
+    return take_number(session, "ticket", func.coalesce(func.max(Ticket.id), 0))
 
 
 def ticket_by_public_id(session: Session, public_id: str) -> Ticket | None:

@@ -20,7 +20,11 @@ from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
-from mailgate.conversation.replies import handle_reply, notify_engineers
+from mailgate.conversation.replies import (
+    compose_notification,
+    handle_reply,
+    queue_notification,
+)
 from mailgate.conversation.threading import match_ticket
 from mailgate.db import queries
 from mailgate.db.models import Decision as DecisionRow
@@ -334,12 +338,19 @@ def _create_ticket(
     now: dt.datetime,
     parent: Ticket | None = None,
 ) -> Result:
+    """Everything that needs no row is done first (the ticket number comes from a short
+    transaction of its own; the deadline and every mail are computed and rendered), so
+    this transaction only writes: on SQLite its write lock is held for the inserts alone,
+    not while templates render, and the listener storing the next message barely waits."""
     sub_info, _ = resolve_subscription(facts)
     assert sub_info is not None  # the subscription rule refuses otherwise
     tier = sub_info.tier
     sender = mail.sender
     assert sender is not None
+    with app.db.transaction() as numbering:
+        number = queries.take_ticket_number(numbering)
     ticket = Ticket(
+        public_id=app.settings.tickets.public_id(number),
         subscription_id=sub_info.id,
         tier=tier,
         severity=decision.severity,
@@ -355,37 +366,9 @@ def _create_ticket(
         parent_id=parent.id if parent else None,
         updated_at=now,
     )
-    session.add(ticket)
-    session.flush()
-    ticket.public_id = app.settings.tickets.public_id(ticket.id)
     # Due time and the first escalation threshold (the SLA scheduler's next look).
     sla_service.schedule_ticket(session, ticket, app)
-    assert ticket.due_at is not None
-    session.add(
-        Message(
-            ticket_id=ticket.id,
-            inbox_id=inbox_id,
-            direction="in",
-            kind="request",
-            message_id=mail.message_id,
-            author=sender.lower,
-            subject=mail.subject[:2000],
-            body_text=facts.own_text or mail.text,
-            public=True,
-            created_at=received_at,
-        )
-    )
-    row = _decision_row(
-        session,
-        inbox_id,
-        mail,
-        facts,
-        decision,
-        Outcome.TICKET_CREATED,
-        now,
-        ticket.id,
-        sub_info.id,
-    )
+    assert ticket.due_at is not None and ticket.public_id is not None
     tz = ZoneInfo(app.settings.sla.timezone)
     due_local, due_utc = format_due(ticket.due_at, tz)
     level_evidence = decision.evidence("non_production_cap")
@@ -419,6 +402,37 @@ def _create_ticket(
         references=mail.references,
         now=now,
     )
+    notification = compose_notification(
+        app, ticket, event="new", text=facts.own_text or mail.text, author=ticket.requester, now=now
+    )
+
+    session.add(ticket)
+    session.flush()
+    session.add(
+        Message(
+            ticket_id=ticket.id,
+            inbox_id=inbox_id,
+            direction="in",
+            kind="request",
+            message_id=mail.message_id,
+            author=sender.lower,
+            subject=mail.subject[:2000],
+            body_text=facts.own_text or mail.text,
+            public=True,
+            created_at=received_at,
+        )
+    )
+    row = _decision_row(
+        session,
+        inbox_id,
+        mail,
+        facts,
+        decision,
+        Outcome.TICKET_CREATED,
+        now,
+        ticket.id,
+        sub_info.id,
+    )
     queue_outgoing(
         session, ack, dedupe_key=f"ack:{inbox_id}", now=now, ticket_id=ticket.id, decision_id=row.id
     )
@@ -435,16 +449,8 @@ def _create_ticket(
             created_at=now,
         )
     )
-    notify_engineers(
-        app,
-        session,
-        ticket,
-        event="new",
-        text=facts.own_text or mail.text,
-        author=ticket.requester,
-        inbox_id=inbox_id,
-        now=now,
-    )
+    if notification is not None:
+        queue_notification(app, session, ticket, notification, inbox_id=inbox_id, now=now)
     finish_inbox(session, inbox_id, Outcome.TICKET_CREATED, now, ticket_id=ticket.id)
     return Result.for_ticket(inbox_id, Outcome.TICKET_CREATED, ticket, mail.message_id)
 
