@@ -472,18 +472,17 @@ def _record_refusal(
         )
         finish_inbox(session, inbox_id, Outcome.IGNORED, now, reason=decision.reason)
         return Result(inbox_id, Outcome.IGNORED, reason=decision.reason, message_id=mail.message_id)
+    reason = decision.reason or "rejected"
+    sender = mail.sender
+    # Rendered before the first write, as for a ticket; the daily limit is counted after
+    # it, under the write lock, so two processes cannot both take the last refusal.
+    refusal = compose_refusal(app, mail, facts, decision, now) if sender is not None else None
     row = _decision_row(
         session, inbox_id, mail, facts, decision, Outcome.REJECTED, now, subscription_id=sub_id
     )
-    reason = decision.reason or "rejected"
-    sender = mail.sender
-    if sender is not None:
-        state = (
-            "pending"
-            if _under_refusal_limit(app, session, facts.sender or "", now)
-            else ("suppressed")
-        )
-        refusal = compose_refusal(app, mail, facts, decision, now)
+    if refusal is not None:
+        under_limit = _under_refusal_limit(app, session, facts.sender or "", now)
+        state = "pending" if under_limit else "suppressed"
         queue_outgoing(
             session,
             refusal,
