@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -36,14 +37,18 @@ def refusals_sent_since(session: Session, sender: str, since: dt.datetime) -> in
     )
 
 
-def claim_inbox_item(
-    session: Session, inbox_id: int, owner: str, now: dt.datetime, lease: dt.timedelta
-) -> bool:
-    """Atomically take an inbox item for processing (pending, or a lapsed claim)."""
-    result = session.execute(
+def claim_inbox_items(
+    session: Session, ids: Sequence[int], owner: str, now: dt.datetime, lease: dt.timedelta
+) -> Sequence[Row[int, bytes, dt.datetime, str | None, list[str], str]]:
+    """Atomically take inbox items for processing (pending, or a lapsed claim), in one
+    statement; returns what processing needs of the ones taken (id, raw bytes, receipt
+    time, envelope, source). Items done already or held by a live claim are left out."""
+    if not ids:
+        return []
+    return session.execute(
         update(InboxItem)
         .where(
-            InboxItem.id == inbox_id,
+            InboxItem.id.in_(ids),
             or_(
                 InboxItem.status == "pending",
                 (InboxItem.status == "processing") & (InboxItem.claimed_until < now),
@@ -55,9 +60,16 @@ def claim_inbox_item(
             claimed_until=now + lease,
             attempts=InboxItem.attempts + 1,
         )
+        .returning(
+            InboxItem.id,
+            InboxItem.raw,
+            InboxItem.received_at,
+            InboxItem.envelope_from,
+            InboxItem.envelope_to,
+            InboxItem.source,
+        )
         .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    ).all()
 
 
 def pending_inbox_ids(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:

@@ -4,7 +4,7 @@ Classifying a message (parsing, the policy chain, rendering the reply, writing t
 ticket) is pure CPU in Python, so in one process it competes with the SMTP listener and
 the IMAP pollers for the interpreter lock. ``ProcessPool`` hands inbox ids to child
 processes instead; each child builds its own ``App`` and calls the same
-``pipeline.process_item``, so the database stays the only shared state and every claim,
+``pipeline.process_batch``, so the database stays the only shared state and every claim,
 lease and dedupe rule holds as before.
 
 The parent knows which ids each child holds. When a child dies (killed, or crashed in C
@@ -77,15 +77,14 @@ def _child_main(settings: Settings, tasks: Queue[int], results: Queue[Any], leve
                     tasks.put(_STOP)  # seen after this batch
                     break
                 ids.append(more)
-            done: list[tuple[int, Result | None]] = []
-            for inbox_id in ids:
-                try:
-                    done.append((inbox_id, pipeline.process_item(app, inbox_id)))
-                except Exception:
-                    # Processing quarantines the message's own failures; this is the
-                    # database. The item stays pending for the next sweep.
-                    log.exception("processing inbox item %s failed; it stays pending", inbox_id)
-                    done.append((inbox_id, None))
+            done: list[tuple[int, Result | None]]
+            try:
+                done = list(zip(ids, pipeline.process_batch(app, ids), strict=True))
+            except Exception:
+                # Processing quarantines the messages' own failures; this is the
+                # database. The items stay pending for the next sweep.
+                log.exception("processing inbox items %s failed; they stay pending", ids)
+                done = [(inbox_id, None) for inbox_id in ids]
             results.put(done)
     finally:
         app.close()
