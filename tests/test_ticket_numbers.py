@@ -18,7 +18,7 @@ from tests.support.mailtools import make_mail
 
 def _take(app: Any) -> int:
     with app.db.transaction() as session:
-        return queries.take_ticket_number(session)
+        return queries.take_ticket_numbers(session)[0]
 
 
 def test_numbers_continue_after_the_tickets_already_there(app: Any) -> None:

@@ -187,7 +187,7 @@ def compose_notification(
 def queue_notification(
     app: App, session: Session, ticket: Ticket, out: Outgoing, *, inbox_id: int, now: dt.datetime
 ) -> None:
-    queue_outgoing(session, out, dedupe_key=f"notify:{inbox_id}", now=now, ticket_id=ticket.id)
+    queue_outgoing(session, out, dedupe_key=f"notify:{inbox_id}", now=now, ticket=ticket)
     _record_out(session, ticket, out, app, now, kind="notification", public=False)
 
 
@@ -205,7 +205,7 @@ def _record_out(
 ) -> None:
     session.add(
         Message(
-            ticket_id=ticket.id,
+            ticket=ticket,  # the object: the ticket may not be written yet
             direction="out",
             kind=kind,
             message_id=out.message_id,

@@ -88,22 +88,27 @@ def pending_inbox_ids(session: Session, now: dt.datetime, limit: int = 500) -> l
     )
 
 
-def take_number(session: Session, name: str, start_after: ColumnElement[int]) -> int:
-    """Take the next number of counter ``name``. Only one statement: the row is created
-    on first use (starting after ``start_after``), and incremented under its row lock on
-    PostgreSQL or the write lock on SQLite, so concurrent processes never share one."""
+def take_number(
+    session: Session, name: str, start_after: ColumnElement[int], count: int = 1
+) -> int:
+    """Take the next ``count`` numbers of counter ``name``; returns the last. Only one
+    statement: the row is created on first use (starting after ``start_after``), and
+    incremented under its row lock on PostgreSQL or the write lock on SQLite, so
+    concurrent processes never share a number."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(Counter)
-        .values(name=name, value=select(start_after + 1).scalar_subquery())
-        .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
+        .values(name=name, value=select(start_after + count).scalar_subquery())
+        .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + count})
         .returning(Counter.value)
     )
     return int(session.execute(statement).scalar_one())
 
 
-def take_ticket_number(session: Session) -> int:
-    return take_number(session, "ticket", func.coalesce(func.max(Ticket.id), 0))
+def take_ticket_numbers(session: Session, count: int = 1) -> list[int]:
+    """``count`` consecutive public ticket numbers, in ascending order."""
+    last = take_number(session, "ticket", func.coalesce(func.max(Ticket.id), 0), count)
+    return list(range(last - count + 1, last + 1))
 
 
 def ticket_by_public_id(session: Session, public_id: str) -> Ticket | None:
@@ -118,8 +123,12 @@ def queue_outgoing(
     now: dt.datetime,
     ticket_id: int | None = None,
     decision_id: int | None = None,
+    ticket: Ticket | None = None,
+    decision: Decision | None = None,
     state: str = "pending",
 ) -> OutboxMessage:
+    """Add an outgoing mail to the session. ``ticket`` and ``decision`` may be objects not
+    written yet (their ids are filled in by the flush) instead of ``*_id``."""
     row = OutboxMessage(
         kind=out.kind,
         dedupe_key=dedupe_key,
@@ -135,5 +144,9 @@ def queue_outgoing(
         next_attempt_at=now if state == "pending" else None,
         created_at=now,
     )
+    if ticket is not None:
+        row.ticket = ticket
+    if decision is not None:
+        row.decision = decision
     session.add(row)
     return row

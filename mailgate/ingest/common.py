@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
@@ -26,18 +26,39 @@ def finish_inbox(
     reason: str | None = None,
     ticket_id: int | None = None,
 ) -> None:
-    session.execute(
+    finish_inboxes(session, [(inbox_id, outcome, now, reason, ticket_id)])
+
+
+def finish_inboxes(
+    session: Session,
+    items: list[tuple[int, Outcome, dt.datetime, str | None, int | None]],
+) -> None:
+    """Mark inbox items done: (id, outcome, processed at, reason, ticket id) each, in one
+    executemany statement."""
+    if not items:
+        return
+    session.connection().execute(
         update(InboxItem)
-        .where(InboxItem.id == inbox_id)
+        .where(InboxItem.id == bindparam("item_id"))
         .values(
             status="done",
-            outcome=str(outcome),
-            reason=reason,
-            ticket_id=ticket_id,
-            processed_at=now,
+            outcome=bindparam("item_outcome"),
+            reason=bindparam("item_reason"),
+            ticket_id=bindparam("item_ticket"),
+            processed_at=bindparam("item_at"),
             error=None,
             claimed_until=None,
-        )
+        ),
+        [
+            {
+                "item_id": inbox_id,
+                "item_outcome": str(outcome),
+                "item_reason": reason,
+                "item_ticket": ticket_id,
+                "item_at": at,
+            }
+            for inbox_id, outcome, at, reason, ticket_id in items
+        ],
     )
 
 

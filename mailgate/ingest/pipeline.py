@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,10 +26,10 @@ from mailgate.conversation.replies import (
     handle_reply,
     queue_notification,
 )
-from mailgate.conversation.threading import match_ticket
+from mailgate.conversation.threading import TicketMatch, match_ticket
 from mailgate.db import queries
 from mailgate.db.models import Decision as DecisionRow
-from mailgate.db.models import InboxItem, Message, Subscription, Ticket
+from mailgate.db.models import InboxItem, Message, OutboxMessage, Subscription, Ticket
 from mailgate.db.queries import queue_outgoing
 from mailgate.db.registry import Registry
 from mailgate.ingest.common import (
@@ -37,6 +38,7 @@ from mailgate.ingest.common import (
     base_context,
     coverage_text,
     finish_inbox,
+    finish_inboxes,
     format_due,
 )
 from mailgate.ingest.result import Result
@@ -130,11 +132,45 @@ def process_item(app: App, inbox_id: int, *, now: dt.datetime | None = None) -> 
 
 
 def process_batch(app: App, ids: list[int], *, now: dt.datetime | None = None) -> list[Result]:
-    """Process stored items, claimed together in one transaction (one write fewer per
-    message for the processing children); the results come in the order of ``ids``."""
+    """Process stored items, claimed together in one transaction; the results come in the
+    order of ``ids``.
+
+    New requests (the common case) are written in groups: each is classified (reads
+    only), the group takes its ticket numbers at once, every reply is rendered, and then
+    one transaction writes them all. On SQLite, whose one write lock the listener needs
+    for every message it stores, that is one turn at the lock per group instead of one
+    per message, and the lock is never held while templates render. Conversation mail
+    (replies, engineers' mail) is applied one at a time as before, after the group
+    before it is written, and so is a message that refers to one still in the group.
+    """
     with app.db.transaction() as session:
         claimed = queries.claim_inbox_items(session, ids, app.owner, utcnow(), CLAIM_LEASE)
-    results = {row.id: _process_claimed(app, row, now) for row in claimed}
+    results: dict[int, Result] = {}
+    group: list[_Planned] = []
+    for row in claimed:
+        started = time.perf_counter()
+        at = now or utcnow()
+        mail: ParsedMail | None = None
+        try:
+            mail = parse_message(
+                row.raw, envelope_from=row.envelope_from, envelope_to=tuple(row.envelope_to or ())
+            )
+            if _refers_to(mail, group):
+                results.update(_write_group(app, group))
+                group = []
+            planned = _plan(app, row.id, row.source, mail, row.received_at, at, started)
+            if planned is not None:
+                group.append(planned)
+                continue
+            results.update(_write_group(app, group))
+            group = []
+            with app.db.transaction() as session:
+                result = _apply(app, session, row.id, mail, row.received_at, at)
+        except Exception as exc:
+            result = _quarantine(app, row.id, exc)
+        _log_result(row.source, mail, result, started)
+        results[row.id] = result
+    results.update(_write_group(app, group))
     others = [i for i in ids if i not in results]
     if others:  # done already, or another process has them
         with app.db.transaction() as session:
@@ -146,28 +182,16 @@ def process_batch(app: App, ids: list[int], *, now: dt.datetime | None = None) -
     return [results[i] for i in ids]
 
 
-def _process_claimed(app: App, row: Any, now: dt.datetime | None) -> Result:
-    started = time.perf_counter()
-    now = now or utcnow()
-    try:
-        mail = parse_message(
-            row.raw, envelope_from=row.envelope_from, envelope_to=tuple(row.envelope_to or ())
-        )
-        with app.db.transaction() as session:
-            result = _apply(app, session, row.id, mail, row.received_at, now)
-    except Exception as exc:
-        result = _quarantine(app, row.id, exc)
-        mail = None
+def _log_result(source: str, mail: ParsedMail | None, result: Result, started: float) -> None:
     log.info(
         "source=%s message_id=%s outcome=%s ticket=%s reason=%s ms=%.1f",
-        row.source,
+        source,
         mail.message_id if mail else "-",
         result.outcome,
         result.ticket or "-",
         result.reason or "-",
         (time.perf_counter() - started) * 1000,
     )
-    return result
 
 
 def retry_quarantined(app: App, inbox_ids: list[int] | None = None) -> list[Result]:
@@ -223,6 +247,64 @@ def gather_facts(app: App, registry: Registry, mail: ParsedMail, received_at: dt
 # ---------------------------------------------------------------- apply
 
 
+@dataclass
+class _Planned:
+    """A new request, classified and not written yet."""
+
+    inbox_id: int
+    source: str
+    mail: ParsedMail
+    facts: Facts
+    decision: Decision
+    received_at: dt.datetime
+    now: dt.datetime
+    started: float = 0.0
+    parent: Ticket | None = None  # the resolved ticket a late reply follows up
+
+
+def _route(
+    app: App, session: Session, mail: ParsedMail, received_at: dt.datetime
+) -> tuple[Facts, TicketMatch | None]:
+    registry = app.registry.current(session)
+    facts = gather_facts(app, registry, mail, received_at)
+    conv = app.settings.conversation
+    match = match_ticket(session, mail, facts.tags, facts.sender, app.reply_tokens, conv, registry)
+    return facts, match
+
+
+def _is_new_request(app: App, facts: Facts, match: TicketMatch | None) -> bool:
+    """Neither conversation mail (a match) nor an engineer's own unmatched mail."""
+    conv = app.settings.conversation
+    return match is None and not (conv.is_engineer(facts.sender) and facts.automatic is None)
+
+
+def _plan(
+    app: App,
+    inbox_id: int,
+    source: str,
+    mail: ParsedMail,
+    received_at: dt.datetime,
+    now: dt.datetime,
+    started: float,
+) -> _Planned | None:
+    """Classify a new request without writing anything; None for conversation mail."""
+    with app.db.transaction() as session:
+        facts, match = _route(app, session, mail, received_at)
+    if not _is_new_request(app, facts, match):
+        return None
+    decision = decide(mail, facts, app.chain)
+    return _Planned(inbox_id, source, mail, facts, decision, received_at, now, started)
+
+
+def _refers_to(mail: ParsedMail, group: list[_Planned]) -> bool:
+    """Whether ``mail`` names a message of the group in In-Reply-To or References (a
+    follow-up to a request whose ticket is not written yet must find it)."""
+    if not group or not (mail.in_reply_to or mail.references):
+        return False
+    ids = {p.mail.message_id for p in group if p.mail.message_id}
+    return any(r in ids for r in (*mail.in_reply_to, *mail.references))
+
+
 def _apply(
     app: App,
     session: Session,
@@ -231,13 +313,12 @@ def _apply(
     received_at: dt.datetime,
     now: dt.datetime,
 ) -> Result:
-    registry = app.registry.current(session)
-    facts = gather_facts(app, registry, mail, received_at)
-    conv = app.settings.conversation
-    match = match_ticket(session, mail, facts.tags, facts.sender, app.reply_tokens, conv, registry)
+    """One message in the caller's transaction, whatever it is."""
+    facts, match = _route(app, session, mail, received_at)
     parent: Ticket | None = None
     if match is not None:
         ticket = match.ticket
+        conv = app.settings.conversation
         if _reopen_window_passed(app, ticket, received_at) and not conv.is_engineer(facts.sender):
             parent = ticket  # too old to reopen: a new ticket, linked to the old one
         else:
@@ -252,14 +333,12 @@ def _apply(
                 received_at,
                 now,
             )
-    elif conv.is_engineer(facts.sender) and facts.automatic is None:
+    elif not _is_new_request(app, facts, match):
         return _engineer_without_ticket(app, session, inbox_id, mail, facts, now)
     decision = decide(mail, facts, app.chain)
-    if decision.outcome == "accept":
-        return _create_ticket(
-            app, session, inbox_id, mail, facts, decision, received_at, now, parent=parent
-        )
-    return _record_refusal(app, session, inbox_id, mail, facts, decision, now)
+    planned = _Planned(inbox_id, "", mail, facts, decision, received_at, now, parent=parent)
+    numbers = _take_numbers(app, [planned])
+    return _write_prepared(app, session, [_prepare(app, planned, numbers)])[inbox_id]
 
 
 def _engineer_without_ticket(
@@ -312,55 +391,85 @@ def _reopen_window_passed(app: App, ticket: Ticket, received_at: dt.datetime) ->
     return received_at - ticket.resolved_at > window
 
 
-def _decision_row(
-    session: Session,
-    inbox_id: int,
-    mail: ParsedMail,
-    facts: Facts,
-    decision: Decision,
-    outcome: Outcome,
-    now: dt.datetime,
-    ticket_id: int | None = None,
-    subscription_id: str | None = None,
-) -> DecisionRow:
-    row = DecisionRow(
-        inbox_id=inbox_id,
-        ticket_id=ticket_id,
+def _decision_row(planned: _Planned, outcome: Outcome, ticket: Ticket | None = None) -> DecisionRow:
+    sub_info, _ = resolve_subscription(planned.facts)
+    return DecisionRow(
+        inbox_id=planned.inbox_id,
+        ticket=ticket,
         outcome=str(outcome),
-        reason=decision.reason,
-        sender=facts.sender,
-        subject=mail.subject[:2000],
-        subscription_id=subscription_id,
-        record=decision.record_json(),
-        created_at=now,
+        reason=planned.decision.reason,
+        sender=planned.facts.sender,
+        subject=planned.mail.subject[:2000],
+        subscription_id=sub_info.id if sub_info else planned.facts.tags.subscription_id,
+        record=planned.decision.record_json(),
+        created_at=planned.now,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
-def _create_ticket(
-    app: App,
-    session: Session,
-    inbox_id: int,
-    mail: ParsedMail,
-    facts: Facts,
-    decision: Decision,
-    received_at: dt.datetime,
-    now: dt.datetime,
-    parent: Ticket | None = None,
-) -> Result:
-    """Everything that needs no row is done first (the ticket number comes from a short
-    transaction of its own; the deadline and every mail are computed and rendered), so
-    this transaction only writes: on SQLite its write lock is held for the inserts alone,
-    not while templates render, and the listener storing the next message barely waits."""
+@dataclass
+class _Prepared:
+    """A planned request with everything computed and rendered: only rows to write."""
+
+    planned: _Planned
+    ticket: Ticket | None = None
+    ack: Outgoing | None = None
+    notification: Outgoing | None = None
+    refusal: Outgoing | None = None
+
+
+def _write_group(app: App, group: list[_Planned]) -> dict[int, Result]:
+    """Write a group of planned requests in one transaction. If that fails, each is
+    applied on its own, so one bad message is quarantined and the rest go through."""
+    if not group:
+        return {}
+    try:
+        numbers = _take_numbers(app, group)
+        prepared = [_prepare(app, p, numbers) for p in group]
+        with app.db.transaction() as session:
+            results = _write_prepared(app, session, prepared)
+    except Exception:
+        log.warning("writing %d requests together failed; applying each alone", len(group))
+        results = {}
+        for p in group:
+            try:
+                with app.db.transaction() as session:
+                    results[p.inbox_id] = _apply(
+                        app, session, p.inbox_id, p.mail, p.received_at, p.now
+                    )
+            except Exception as exc:
+                results[p.inbox_id] = _quarantine(app, p.inbox_id, exc)
+    for p in group:
+        _log_result(p.source, p.mail, results[p.inbox_id], p.started)
+    return results
+
+
+def _take_numbers(app: App, group: list[_Planned]) -> dict[int, int]:
+    """Ticket numbers for the accepted requests of ``group``, by inbox id, taken in one
+    short transaction of their own before anything is rendered."""
+    accepted = [p.inbox_id for p in group if p.decision.outcome == "accept"]
+    if not accepted:
+        return {}
+    with app.db.transaction() as session:
+        return dict(zip(accepted, queries.take_ticket_numbers(session, len(accepted)), strict=True))
+
+
+def _prepare(app: App, planned: _Planned, numbers: dict[int, int]) -> _Prepared:
+    if planned.decision.outcome == "accept":
+        return _prepare_ticket(app, planned, numbers[planned.inbox_id])
+    mail = planned.mail
+    if planned.decision.outcome == "ignore" or mail.sender is None:
+        return _Prepared(planned)
+    refusal = compose_refusal(app, mail, planned.facts, planned.decision, planned.now)
+    return _Prepared(planned, refusal=refusal)
+
+
+def _prepare_ticket(app: App, planned: _Planned, number: int) -> _Prepared:
+    mail, facts, decision, now = planned.mail, planned.facts, planned.decision, planned.now
     sub_info, _ = resolve_subscription(facts)
     assert sub_info is not None  # the subscription rule refuses otherwise
     tier = sub_info.tier
     sender = mail.sender
     assert sender is not None
-    with app.db.transaction() as numbering:
-        number = queries.take_ticket_number(numbering)
     ticket = Ticket(
         public_id=app.settings.tickets.public_id(number),
         subscription_id=sub_info.id,
@@ -373,13 +482,14 @@ def _create_ticket(
         requester=sender.lower,
         requester_name=sender.name or None,
         subject=facts.tags.clean[:2000] or "(no subject)",
-        received_at=received_at,
+        received_at=planned.received_at,
         tags=list(decision.tags),
-        parent_id=parent.id if parent else None,
+        parent_id=planned.parent.id if planned.parent else None,
         updated_at=now,
     )
-    # Due time and the first escalation threshold (the SLA scheduler's next look).
-    sla_service.schedule_ticket(session, ticket, app)
+    # Due time and the first escalation threshold (the SLA scheduler's next look); a
+    # ticket without an id has no escalations to look up.
+    sla_service.schedule_ticket(None, ticket, app)
     assert ticket.due_at is not None and ticket.public_id is not None
     tz = ZoneInfo(app.settings.sla.timezone)
     due_local, due_utc = format_due(ticket.due_at, tz)
@@ -417,13 +527,61 @@ def _create_ticket(
     notification = compose_notification(
         app, ticket, event="new", text=facts.own_text or mail.text, author=ticket.requester, now=now
     )
+    return _Prepared(planned, ticket=ticket, ack=ack, notification=notification)
 
+
+def _write_prepared(app: App, session: Session, prepared: list[_Prepared]) -> dict[int, Result]:
+    """Add every row of ``prepared`` to the session; the tickets, decisions, messages and
+    outbox rows reach the database in one flush (one INSERT per table)."""
+    results: dict[int, Result] = {}
+    finished: list[tuple[_Planned, Outcome, str | None, Ticket | None]] = []
+    refusals: dict[str, list[tuple[_Planned, OutboxMessage]]] = {}
+    for item in prepared:
+        p = item.planned
+        if item.ticket is not None:
+            results[p.inbox_id] = _write_ticket(app, session, item)
+            finished.append((p, Outcome.TICKET_CREATED, None, item.ticket))
+            continue
+        outcome = Outcome.IGNORED if p.decision.outcome == "ignore" else Outcome.REJECTED
+        row = _decision_row(p, outcome)
+        session.add(row)
+        reason = (
+            p.decision.reason if outcome is Outcome.IGNORED else p.decision.reason or "rejected"
+        )
+        if item.refusal is not None:
+            out = queue_outgoing(
+                session, item.refusal, dedupe_key=f"rejection:{p.inbox_id}", now=p.now, decision=row
+            )
+            refusals.setdefault(p.facts.sender or "", []).append((p, out))
+        sub_info, _ = resolve_subscription(p.facts)
+        results[p.inbox_id] = Result(
+            p.inbox_id,
+            outcome,
+            reason=reason,
+            tier=sub_info.tier if sub_info and outcome is Outcome.REJECTED else None,
+            subscription=row.subscription_id if outcome is Outcome.REJECTED else None,
+            message_id=p.mail.message_id,
+        )
+        finished.append((p, outcome, reason, None))
+    session.flush()  # ticket ids for the inbox rows
+    _apply_refusal_limit(app, session, refusals)
+    finish_inboxes(
+        session,
+        [(p.inbox_id, o, p.now, reason, t.id if t else None) for p, o, reason, t in finished],
+    )
+    return results
+
+
+def _write_ticket(app: App, session: Session, item: _Prepared) -> Result:
+    p, ticket, ack = item.planned, item.ticket, item.ack
+    assert ticket is not None and ack is not None
+    mail, facts = p.mail, p.facts
+    sender = mail.sender
+    assert sender is not None
     session.add(ticket)
-    session.flush()
-    session.add(
+    ticket.messages.append(
         Message(
-            ticket_id=ticket.id,
-            inbox_id=inbox_id,
+            inbox_id=p.inbox_id,
             direction="in",
             kind="request",
             message_id=mail.message_id,
@@ -431,26 +589,16 @@ def _create_ticket(
             subject=mail.subject[:2000],
             body_text=facts.own_text or mail.text,
             public=True,
-            created_at=received_at,
+            created_at=p.received_at,
         )
     )
-    row = _decision_row(
-        session,
-        inbox_id,
-        mail,
-        facts,
-        decision,
-        Outcome.TICKET_CREATED,
-        now,
-        ticket.id,
-        sub_info.id,
-    )
+    row = _decision_row(p, Outcome.TICKET_CREATED, ticket)
+    session.add(row)
     queue_outgoing(
-        session, ack, dedupe_key=f"ack:{inbox_id}", now=now, ticket_id=ticket.id, decision_id=row.id
+        session, ack, dedupe_key=f"ack:{p.inbox_id}", now=p.now, ticket=ticket, decision=row
     )
-    session.add(
+    ticket.messages.append(
         Message(
-            ticket_id=ticket.id,
             direction="out",
             kind="ack",
             message_id=ack.message_id,
@@ -458,68 +606,29 @@ def _create_ticket(
             subject=ack.subject,
             body_text="",
             public=True,
-            created_at=now,
+            created_at=p.now,
         )
     )
-    if notification is not None:
-        queue_notification(app, session, ticket, notification, inbox_id=inbox_id, now=now)
-    finish_inbox(session, inbox_id, Outcome.TICKET_CREATED, now, ticket_id=ticket.id)
-    return Result.for_ticket(inbox_id, Outcome.TICKET_CREATED, ticket, mail.message_id)
+    if item.notification is not None:
+        queue_notification(app, session, ticket, item.notification, inbox_id=p.inbox_id, now=p.now)
+    return Result.for_ticket(p.inbox_id, Outcome.TICKET_CREATED, ticket, mail.message_id)
 
 
-def _record_refusal(
-    app: App,
-    session: Session,
-    inbox_id: int,
-    mail: ParsedMail,
-    facts: Facts,
-    decision: Decision,
-    now: dt.datetime,
-) -> Result:
-    sub_info, _ = resolve_subscription(facts)
-    sub_id = sub_info.id if sub_info else facts.tags.subscription_id
-    if decision.outcome == "ignore":
-        _decision_row(
-            session, inbox_id, mail, facts, decision, Outcome.IGNORED, now, subscription_id=sub_id
-        )
-        finish_inbox(session, inbox_id, Outcome.IGNORED, now, reason=decision.reason)
-        return Result(inbox_id, Outcome.IGNORED, reason=decision.reason, message_id=mail.message_id)
-    reason = decision.reason or "rejected"
-    sender = mail.sender
-    # Rendered before the first write, as for a ticket; the daily limit is counted after
-    # it, under the write lock, so two processes cannot both take the last refusal.
-    refusal = compose_refusal(app, mail, facts, decision, now) if sender is not None else None
-    row = _decision_row(
-        session, inbox_id, mail, facts, decision, Outcome.REJECTED, now, subscription_id=sub_id
-    )
-    if refusal is not None:
-        under_limit = _under_refusal_limit(app, session, facts.sender or "", now)
-        state = "pending" if under_limit else "suppressed"
-        queue_outgoing(
-            session,
-            refusal,
-            dedupe_key=f"rejection:{inbox_id}",
-            now=now,
-            decision_id=row.id,
-            state=state,
-        )
-    finish_inbox(session, inbox_id, Outcome.REJECTED, now, reason=reason)
-    return Result(
-        inbox_id,
-        Outcome.REJECTED,
-        reason=reason,
-        tier=sub_info.tier if sub_info else None,
-        subscription=sub_id,
-        message_id=mail.message_id,
-    )
-
-
-def _under_refusal_limit(app: App, session: Session, sender: str, now: dt.datetime) -> bool:
+def _apply_refusal_limit(
+    app: App, session: Session, refusals: dict[str, list[tuple[_Planned, OutboxMessage]]]
+) -> None:
+    """At most ``refusals_per_sender_per_day`` refusal mails per sender (policy-zone day);
+    the rest stay in the outbox as ``suppressed``. Counted after the flush, so under the
+    write lock and with this group's refusals in the count: neither a group nor two
+    processes can both send the day's last one. The latest ones are the ones held back."""
     limit = app.settings.policy.refusals_per_sender_per_day
     tz = ZoneInfo(app.settings.sla.timezone)
-    local = now.astimezone(tz)
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
-    return queries.refusals_sent_since(session, sender, day_start) < limit
+    for sender, rows in refusals.items():
+        local = rows[-1][0].now.astimezone(tz)
+        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+        over = queries.refusals_sent_since(session, sender, day_start) - limit
+        for _, out in rows[len(rows) - min(max(over, 0), len(rows)) :]:
+            out.state, out.next_attempt_at = "suppressed", None
 
 
 def refusal_context(app: App, mail: ParsedMail, facts: Facts, decision: Decision) -> dict[str, Any]:

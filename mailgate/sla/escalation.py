@@ -261,7 +261,10 @@ def next_check(steps: Sequence[Step], sent: set[str]) -> dt.datetime | None:
 
 
 def schedule(
-    session: Session, ticket: Ticket, calendar: CoverageCalendar, settings: EscalationSettings
+    session: Session | None,
+    ticket: Ticket,
+    calendar: CoverageCalendar,
+    settings: EscalationSettings,
 ) -> dt.datetime | None:
     """Set ``due_at`` from the original ``received_at`` and ``next_check_at`` to the next
     unsent threshold (NULL for answered, waiting or resolved tickets). Idempotent."""
@@ -269,7 +272,11 @@ def schedule(
     if not needs_watch(ticket):
         ticket.next_check_at = None
         return None
-    sent = sent_labels(session, ticket.id) if ticket.id is not None else set()
+    sent = (
+        sent_labels(session, ticket.id)
+        if session is not None and ticket.id is not None  # else nothing can have been sent
+        else set()
+    )
     steps = plan(ticket.received_at, ticket.tier, ticket.severity, calendar, settings)
     ticket.next_check_at = next_check(steps, sent)
     return ticket.next_check_at

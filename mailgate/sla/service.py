@@ -36,11 +36,11 @@ def _aware(value: dt.datetime, name: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def schedule_ticket(session: Session, ticket: Ticket, app: App) -> dt.datetime | None:
+def schedule_ticket(session: Session | None, ticket: Ticket, app: App) -> dt.datetime | None:
     """(Re)compute ``due_at`` and ``next_check_at``; call it when a ticket is created.
 
     Returns the new ``next_check_at``. A threshold already sent (an ``Escalation`` row)
-    is never scheduled again.
+    is never scheduled again; a ticket not written yet has none, and needs no session.
     """
     return schedule(session, ticket, app.calendar, app.settings.escalation)
 
