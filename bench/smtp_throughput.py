@@ -66,6 +66,7 @@ MAILGATE = REPO / ".venv" / "bin" / "mailgate"
 HOST = "127.0.0.1"
 WARMUP = 20
 WARMUP_BASE = 10_000_000  # corpus indices of warm-up mail, far from the timed ones
+PROFILE_BATCH = 16  # --profile: messages stored, then processed together
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 
 
@@ -560,7 +561,8 @@ class _TimedRule:
 
 
 def profile(corpus: Corpus, n: int, top: int) -> dict[str, Any]:
-    """store_raw + process_item in this process, as the gateway's threads call them.
+    """store_raw one by one + process_batch in chunks, in this process: what serve's listener
+    and a processing child do.
 
     Three passes over different slices of the corpus: plain (the rate), with stage timers
     (where the milliseconds go, little overhead), under cProfile (which functions).
@@ -584,18 +586,21 @@ def profile(corpus: Corpus, n: int, top: int) -> dict[str, Any]:
         apply_rows(session, rows, dt.datetime.now(dt.UTC))
     timer = StageTimer()
 
-    def run(batch: Sequence[CorpusMessage]) -> float:
+    def run(messages: Sequence[CorpusMessage]) -> float:
+        # Stored one by one as the listener does, processed in batches as a child does.
         started = time.perf_counter()
-        for m in batch:
+        for first in range(0, len(messages), PROFILE_BATCH):
+            chunk = messages[first:first + PROFILE_BATCH]
             t0 = time.perf_counter()
-            stored = store_raw(app.db, m.raw, source="smtp", received_at=dt.datetime.now(dt.UTC),
-                               origin=HOST, envelope_from=m.mail_from, envelope_to=m.rcpt_tos)
+            ids = [store_raw(app.db, m.raw, source="smtp", received_at=dt.datetime.now(dt.UTC),
+                             origin=HOST, envelope_from=m.mail_from,
+                             envelope_to=m.rcpt_tos).inbox_id for m in chunk]
             t1 = time.perf_counter()
-            pipeline.process_item(app, stored.inbox_id)
+            pipeline.process_batch(app, ids)
             timer.seconds["store_raw (SMTP store thread)"] += t1 - t0
-            timer.seconds["process_item (worker thread)"] += time.perf_counter() - t1
-            timer.calls["store_raw (SMTP store thread)"] += 1
-            timer.calls["process_item (worker thread)"] += 1
+            timer.seconds["process_batch (worker)"] += time.perf_counter() - t1
+            timer.calls["store_raw (SMTP store thread)"] += len(chunk)
+            timer.calls["process_batch (worker)"] += len(chunk)
         return time.perf_counter() - started
 
     run(list(corpus.messages(WARMUP, WARMUP_BASE)))
@@ -637,7 +642,7 @@ def profile(corpus: Corpus, n: int, top: int) -> dict[str, Any]:
     drain_timer.wrap(sender, "_due_ids", "  _due_ids (select a batch)")
     drain_timer.wrap(sender, "_claim", "  _claim (lease txn)")
     drain_timer.wrap(transport, "deliver", "  transport.deliver (Maildir write+fsync)")
-    drain_timer.wrap(sender, "_deliver", "  _deliver (deliver + state txn)")
+    drain_timer.wrap(sender, "_deliver_batch", "  _deliver_batch (deliver + state txn)")
     started = time.perf_counter()
     sender.drain()
     stage_seconds["outbox drain (sender thread)"] = time.perf_counter() - started
@@ -676,7 +681,7 @@ def profile(corpus: Corpus, n: int, top: int) -> dict[str, Any]:
 
 
 _STAGE_ORDER = (
-    "store_raw", "process_item", "  sqlite3 execute", "  sqlite3 commit", "parse_message",
+    "store_raw", "process_batch", "  sqlite3 execute", "  sqlite3 commit", "parse_message",
     "gather_facts", "  own_text", "  strip_html_reply", "  prose_only", "match_ticket",
     "decide", "  rule", "response_due", "composer", "outbox drain", "  _due_ids", "  _claim",
     "  _deliver", "  transport",
@@ -850,7 +855,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             print(json.dumps(report, indent=2))
         else:
-            print(f"store_raw + process_item in-process, {report['messages']} messages: "
+            print(f"store_raw + process_batch in-process, {report['messages']} messages: "
                   f"{report['msgs_per_s']:.1f} msg/s ({report['ms_per_message']:.2f} ms each) "
                   f"without the profiler, {report['msgs_per_s_with_stage_timers']:.1f} with "
                   f"stage timers, {report['msgs_per_s_under_profiler']:.1f} under cProfile\n")

@@ -147,29 +147,36 @@ def process_batch(app: App, ids: list[int], *, now: dt.datetime | None = None) -
         claimed = queries.claim_inbox_items(session, ids, app.owner, utcnow(), CLAIM_LEASE)
     results: dict[int, Result] = {}
     group: list[_Planned] = []
-    for row in claimed:
-        started = time.perf_counter()
-        at = now or utcnow()
-        mail: ParsedMail | None = None
-        try:
-            mail = parse_message(
-                row.raw, envelope_from=row.envelope_from, envelope_to=tuple(row.envelope_to or ())
-            )
-            if _refers_to(mail, group):
+    # One reading session and one registry snapshot for the batch's classification; it
+    # only reads, and what a group write commits is visible to its next statement.
+    with app.db.sessions() as reader:
+        registry = app.registry.current(reader)
+        for row in claimed:
+            started = time.perf_counter()
+            at = now or utcnow()
+            mail: ParsedMail | None = None
+            try:
+                mail = parse_message(
+                    row.raw,
+                    envelope_from=row.envelope_from,
+                    envelope_to=tuple(row.envelope_to or ()),
+                )
+                if _refers_to(mail, group):
+                    results.update(_write_group(app, group))
+                    group = []
+                planned = _plan(app, reader, registry, row, mail, at, started)
+                if planned is not None:
+                    group.append(planned)
+                    continue
                 results.update(_write_group(app, group))
                 group = []
-            planned = _plan(app, row.id, row.source, mail, row.received_at, at, started)
-            if planned is not None:
-                group.append(planned)
-                continue
-            results.update(_write_group(app, group))
-            group = []
-            with app.db.transaction() as session:
-                result = _apply(app, session, row.id, mail, row.received_at, at)
-        except Exception as exc:
-            result = _quarantine(app, row.id, exc)
-        _log_result(row.source, mail, result, started)
-        results[row.id] = result
+                with app.db.transaction() as session:
+                    result = _apply(app, session, row.id, mail, row.received_at, at)
+            except Exception as exc:
+                reader.rollback()  # a failed read must not poison the rest of the batch
+                result = _quarantine(app, row.id, exc)
+            _log_result(row.source, mail, result, started)
+            results[row.id] = result
     results.update(_write_group(app, group))
     others = [i for i in ids if i not in results]
     if others:  # done already, or another process has them
@@ -263,9 +270,13 @@ class _Planned:
 
 
 def _route(
-    app: App, session: Session, mail: ParsedMail, received_at: dt.datetime
+    app: App,
+    session: Session,
+    mail: ParsedMail,
+    received_at: dt.datetime,
+    registry: Registry | None = None,
 ) -> tuple[Facts, TicketMatch | None]:
-    registry = app.registry.current(session)
+    registry = registry or app.registry.current(session)
     facts = gather_facts(app, registry, mail, received_at)
     conv = app.settings.conversation
     match = match_ticket(session, mail, facts.tags, facts.sender, app.reply_tokens, conv, registry)
@@ -280,20 +291,19 @@ def _is_new_request(app: App, facts: Facts, match: TicketMatch | None) -> bool:
 
 def _plan(
     app: App,
-    inbox_id: int,
-    source: str,
+    reader: Session,
+    registry: Registry,
+    row: Any,
     mail: ParsedMail,
-    received_at: dt.datetime,
     now: dt.datetime,
     started: float,
 ) -> _Planned | None:
     """Classify a new request without writing anything; None for conversation mail."""
-    with app.db.transaction() as session:
-        facts, match = _route(app, session, mail, received_at)
+    facts, match = _route(app, reader, mail, row.received_at, registry)
     if not _is_new_request(app, facts, match):
         return None
     decision = decide(mail, facts, app.chain)
-    return _Planned(inbox_id, source, mail, facts, decision, received_at, now, started)
+    return _Planned(row.id, row.source, mail, facts, decision, row.received_at, now, started)
 
 
 def _refers_to(mail: ParsedMail, group: list[_Planned]) -> bool:
