@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import signal
 import threading
@@ -25,7 +26,7 @@ from mailgate.ingest import pipeline
 from mailgate.ingest.result import Result
 from mailgate.ingest.smtp import GatewayHandler, GatewaySMTP
 from mailgate.ingest.store import Stored, store_raw
-from mailgate.ingest.workers import ProcessPool
+from mailgate.ingest.workers import BATCH, ProcessPool
 from mailgate.outbox import OutboxSender, Transport, make_transport
 from mailgate.sla.escalation import periodic_jobs
 
@@ -113,17 +114,29 @@ class Gateway:
         self.pool.submit([i for i in ids if i not in held])
 
     async def _process_loop(self) -> None:
+        """Without children: process what is queued in batches on the work thread (a
+        duplicate is only logged, with its original's outcome)."""
         loop = asyncio.get_running_loop()
         while True:
-            stored = await self.queue.get()
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < BATCH:
+                batch.append(self.queue.get_nowait())
+            new = [s.inbox_id for s in batch if not s.duplicate]
             try:
-                await loop.run_in_executor(
-                    self.work_pool, pipeline.process_stored, self.app, stored, None, "smtp"
-                )
+                for stored in batch:
+                    if stored.duplicate:
+                        await loop.run_in_executor(
+                            self.work_pool, pipeline.process_stored, self.app, stored, None, "smtp"
+                        )
+                if new:
+                    await loop.run_in_executor(
+                        self.work_pool, functools.partial(pipeline.process_batch, self.app, new)
+                    )
             except Exception:
-                log.exception("processing inbox item %s failed", stored.inbox_id)
+                log.exception("processing inbox items %s failed", [s.inbox_id for s in batch])
             finally:
-                self.queue.task_done()
+                for _ in batch:
+                    self.queue.task_done()
             if self.queue.empty():  # deliver in batches, not a wake-up per message
                 self.outbox_wakeup.set()
 

@@ -4,9 +4,9 @@ Every incoming mail asks the registry up to three questions (the named subscript
 sender's subscriptions, subscriptions at the sender's domain); asked of the database
 that was four to six SELECTs a message. The registry changes only on import, so each
 process keeps a snapshot and checks one cheap stamp (row counts and the newest
-``updated_at``) before each batch of mail it processes. ``mailgate subscriptions import`` sets ``updated_at``
-on every row it touches and replaces contacts with their subscription, so any import,
-in any process, changes the stamp.
+``updated_at``) before each batch of mail it processes. ``mailgate subscriptions
+import`` sets ``updated_at`` on every row it touches and replaces contacts with their
+subscription, so any import, in any process, changes the stamp.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from mailgate.model import Outcome
 log = logging.getLogger("mailgate.workers")
 
 MAX_CLAIMS = 3  # a message that was being processed when a child died this often is quarantined
-_BATCH = 64  # ids a child takes from its queue at once (one report back per batch)
+BATCH = 64  # stored messages processed together (by a child, or by serve without children)
 _STOP = -1
 
 
@@ -68,7 +68,7 @@ def _child_main(settings: Settings, tasks: Queue[int], results: Queue[Any], leve
             if first == _STOP:
                 return
             ids = [first]
-            while len(ids) < _BATCH:
+            while len(ids) < BATCH:
                 try:
                     more = tasks.get_nowait()
                 except queue.Empty:
