@@ -102,8 +102,7 @@ def make_sink(workdir: Path) -> IntakeSink:
     app = make_app(workdir)
 
     def process(ids: list[int]) -> None:
-        for inbox_id in ids:
-            pipeline.process_item(app, inbox_id)
+        pipeline.process_batch(app, ids)
 
     return InboxSink(app, handoff=process)
 

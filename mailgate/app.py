@@ -20,9 +20,15 @@ from mailgate.policy.rule import Rule
 from mailgate.sla.calendar import CoverageCalendar
 
 
-def process_identity() -> str:
-    """Who holds a lease: host and pid, so an operator can tell processes apart."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def process_identity(pid: int | None = None) -> str:
+    """Who holds a lease: ``host/pid-namespace:pid``, so an operator can tell processes
+    apart, and a process can tell that a claim belongs to a dead process it could see
+    (containers that share a host name have different PID namespaces)."""
+    try:
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:  # not Linux: host and pid only
+        namespace = "-"
+    return f"{socket.gethostname()}/{namespace}:{os.getpid() if pid is None else pid}"
 
 
 @dataclass
@@ -44,6 +50,10 @@ class App:
         if migrate if migrate is not None else settings.database.migrate_on_start:
             db.upgrade()
         return app
+
+    @property
+    def host(self) -> str:
+        return self.owner.rpartition(":")[0]
 
     @cached_property
     def composer(self) -> Composer:

@@ -109,6 +109,7 @@ class Gateway:
         while no child ran, or whose claim lapsed (a periodic job with a pool)."""
         assert self.pool is not None
         with self.app.db.transaction() as session:
+            queries.release_dead_claims(session, self.app.host)
             ids = queries.pending_inbox_ids(session, pipeline.utcnow(), 1000)
         held = self.pool.held()
         self.pool.submit([i for i in ids if i not in held])

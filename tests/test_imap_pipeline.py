@@ -322,8 +322,8 @@ def test_a_missing_password_variable_is_a_config_error_before_any_poll(
 
 # `mailgate poll --once` that SIGKILLs itself at a chosen point, as a crash would:
 # "after-commit": right after the 2nd message is committed, before anything is marked on
-# the server; "after-mark": the batch is marked, and the 2nd message is about to be
-# processed (the 1st has become a ticket).
+# the server; "after-mark": the batch is marked and claimed for processing, and the 2nd
+# message is being classified (the 1st is classified, not written yet).
 KILLED_POLL = textwrap.dedent(
     """
     import os, signal, sys
@@ -346,7 +346,7 @@ KILLED_POLL = textwrap.dedent(
     if point == "after-commit":
         imap_service.store_raw = second_call_dies(imap_service.store_raw, after=True)
     else:
-        pipeline.process_item = second_call_dies(pipeline.process_item, after=False)
+        pipeline.decide = second_call_dies(pipeline.decide, after=False)
     sys.exit(cli.main(["--config", config, "poll", "--once"]))
     """
 )
@@ -374,9 +374,10 @@ def test_poll_killed_mid_run_then_run_again_gives_one_ticket_and_ack_each(
         assert imap_mailbox.count() == 4  # ... but nothing was marked on the server
         assert count(app, Ticket) == 0
     else:
-        assert (count(app, InboxItem), pending) == (4, 3)
-        assert imap_mailbox.count() == 0  # all marked; one processed
-        assert count(app, Ticket) == 1 and len(acks(app)) == 1
+        claimed = count(app, InboxItem, InboxItem.status == "processing")
+        assert (count(app, InboxItem), claimed) == (4, 4)  # claimed by the dead process
+        assert imap_mailbox.count() == 0  # all marked; nothing written yet
+        assert count(app, Ticket) == 0 and len(acks(app)) == 0
 
     done = mailgate("--config", config, "poll", "--once", "--json")
 
@@ -388,7 +389,8 @@ def test_poll_killed_mid_run_then_run_again_gives_one_ticket_and_ack_each(
         assert report["outcomes"] == {"ticket_created": 4}
     else:
         assert mailbox["fetched"] == 0  # everything was marked before the kill
-        assert report["outcomes"] == {"ticket_created": 3}
+        # The dead process's claims are taken over at once, not after the lease.
+        assert report["outcomes"] == {"ticket_created": 4}
     exactly_one_ticket_and_ack_each(app, raws)
     assert imap_mailbox.count() == 0
     assert imap_mailbox.message_ids(imap_mailbox.move_to) == ids(raws)

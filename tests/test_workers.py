@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from mailgate.app import App
+from mailgate.app import App, process_identity
 from mailgate.config import parse_settings
+from mailgate.db import queries
 from mailgate.db.models import InboxItem, OutboxMessage, Ticket
 from mailgate.errors import ConfigError
 from mailgate.ingest.result import Result
@@ -133,3 +134,38 @@ def test_a_message_that_kept_killing_children_is_quarantined(lite_app: Any) -> N
 def test_a_bad_workers_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"processing\.workers"):
         parse_settings({"processing": {"workers": -1}}, tmp_path)
+
+
+def test_claims_of_a_dead_process_on_this_host_are_taken_over_at_once(lite_app: Any) -> None:
+    app = lite_app()
+    dead_pid = _a_dead_pid()
+    dead, alive = process_identity(dead_pid), process_identity()
+    elsewhere = "otherhost/1:" + str(dead_pid)  # another host or PID namespace: not ours
+    ids = _store(app, 3, "claims")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    with app.db.transaction() as s:
+        for inbox_id, owner in zip(ids, (dead, alive, elsewhere), strict=True):
+            s.execute(
+                update(InboxItem)
+                .where(InboxItem.id == inbox_id)
+                .values(status="processing", claimed_by=owner, claimed_until=later)
+            )
+    with app.db.transaction() as s:
+        assert queries.release_dead_claims(s, app.host) == 1
+    with app.db.transaction() as s:
+        rows = {r.id: (r.status, r.claimed_by) for r in s.scalars(select(InboxItem))}
+    assert rows == {
+        ids[0]: ("pending", None),
+        ids[1]: ("processing", alive),
+        ids[2]: ("processing", elsewhere),
+    }
+
+
+def _a_dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    probe = subprocess.Popen([sys.executable, "-c", "pass"])
+    probe.wait(30)
+    return probe.pid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, Row, func, or_, select, update
@@ -70,6 +71,40 @@ def claim_inbox_items(
         )
         .execution_options(synchronize_session=False)
     ).all()
+
+
+def release_dead_claims(session: Session, host: str) -> int:
+    """Put back to pending the items claimed by processes of ``host`` that no longer
+    run (claims are ``host:pid``): a killed ``poll --once`` or serve leaves its batch
+    claimed, and waiting out the lease would delay that mail for minutes. A pid that
+    was reused only makes the claim look alive, and the lease then decides."""
+    owners = session.scalars(
+        select(InboxItem.claimed_by)
+        .where(InboxItem.status == "processing", InboxItem.claimed_by.startswith(f"{host}:"))
+        .distinct()
+    ).all()
+    dead = [o for o in owners if o is not None and not _pid_alive(o.rpartition(":")[2])]
+    if not dead:
+        return 0
+    result = session.execute(
+        update(InboxItem)
+        .where(InboxItem.status == "processing", InboxItem.claimed_by.in_(dead))
+        .values(status="pending", claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _pid_alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return True  # not a claim of ours: leave it to its lease
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, run by another user
+    return True
 
 
 def pending_inbox_ids(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:

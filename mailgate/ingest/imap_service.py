@@ -305,14 +305,13 @@ def poll_mailboxes(
     report = PollReport()
 
     def process(ids: list[int]) -> None:
-        for inbox_id in ids:
-            try:
-                report.results.append(pipeline.process_item(app, inbox_id, now=now))
-            except Exception:
-                # Processing catches the message's own failures; this is the database.
-                # The item stays pending and the next pass (or `serve`) picks it up.
-                report.processing_errors += 1
-                log.exception("processing inbox item %s failed; it stays pending", inbox_id)
+        try:
+            report.results.extend(pipeline.process_batch(app, ids, now=now))
+        except Exception:
+            # Processing catches the messages' own failures; this is the database. The
+            # items stay pending and the next pass (or `serve`) picks them up.
+            report.processing_errors += len(ids)
+            log.exception("processing inbox items %s failed; they stay pending", ids)
 
     def fixed_clock() -> dt.datetime:
         assert now is not None
@@ -431,17 +430,16 @@ class _ServePoller:
         self.poller.run(stop)
 
     def _process(self, ids: list[int]) -> None:
-        for n, inbox_id in enumerate(ids):
-            if self._stop is not None and self._stop.is_set():
-                log.info(
-                    "imap %s: stopping; %d stored message(s) left for the next start",
-                    self.mailbox.name, len(ids) - n,
-                )  # fmt: skip
-                return
-            try:
-                pipeline.process_item(self.app, inbox_id)
-            except Exception:
-                log.exception("processing inbox item %s failed; it stays pending", inbox_id)
+        if self._stop is not None and self._stop.is_set():
+            log.info(
+                "imap %s: stopping; %d stored message(s) left for the next start",
+                self.mailbox.name, len(ids),
+            )  # fmt: skip
+            return
+        try:
+            pipeline.process_batch(self.app, ids)
+        except Exception:
+            log.exception("processing inbox items %s failed; they stay pending", ids)
 
 
 def attach_pollers(gateway: Gateway) -> int:

@@ -117,6 +117,8 @@ def process_stored(
 def process_pending(app: App, *, now: dt.datetime | None = None, limit: int = 500) -> list[Result]:
     """Process every pending inbox item (start-up recovery, `poll --once`, tests)."""
     results: list[Result] = []
+    with app.db.transaction() as session:
+        queries.release_dead_claims(session, app.host)
     while True:
         with app.db.transaction() as session:
             ids = queries.pending_inbox_ids(session, now or utcnow(), limit)

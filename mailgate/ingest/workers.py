@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import queue
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from mailgate.app import process_identity
 from mailgate.config import Settings
 from mailgate.db.models import InboxItem
 from mailgate.ingest.result import Result
@@ -142,7 +142,7 @@ class ProcessPool:
             daemon=True,
         )
         process.start()
-        owner = f"{socket.gethostname()}:{process.pid}"  # App.owner in the child
+        owner = process_identity(process.pid)  # App.owner in the child
         log.info("processing worker %s started", owner)
         return _Child(process, tasks, owner)
 
