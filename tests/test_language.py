@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import socket
+import string
 import sys
 import threading
 from collections.abc import Iterator
@@ -544,3 +546,164 @@ def test_prose_only_keeps_prose_in_every_script() -> None:
 def test_prose_only_keeps_line_and_paragraph_structure() -> None:
     text = "Hi,\n\nthe console is slow\nsince Monday.\n\nAny idea what to check?"
     assert prose_only(text) == "the console is slow\nsince Monday.\n\nAny idea what to check?"
+
+
+# ======================================================================================
+# Shortcuts taken for speed give the answers of the plain way
+# ======================================================================================
+
+
+def _hinted_patterns() -> list[tuple[str, Any]]:
+    found = [(n, v) for n, v in vars(language).items() if isinstance(v, language._Hinted)]
+    found += [(f"_INLINE_NOISE[{i}]", v) for i, v in enumerate(language._INLINE_NOISE)]
+    return found
+
+
+def _assert_hints_hold(text: str) -> None:
+    for name, hinted in _hinted_patterns():
+        if hinted.pattern.search(text):
+            assert hinted.may_match(text), (name, text)
+
+
+# Matches of every hinted pattern, one line for each form its hint must allow for.
+HINT_SAMPLES = (
+    "Met vriendelijke groet, Joost de Vries",
+    "Saludos - Ana",
+    "Kind regards – Ana",
+    "Mar  5 [ERROR] failed",
+    "failed level=warn",
+    "IPv4 Address. . . . . . . . : 10.1.4.11",
+    "Version: 7.4.2",
+    "Fehlermeldung：Zugriff verweigert",
+    "Name  Status  Port",
+    "Name\tStatus",
+    "run `irexctl status` first",
+    "see www.irex.ai",
+    "see WWW.IREX.AI",
+    "see https://docs.irex.ai/7.4",
+    "mail ops@example.com",
+    '<Connector port="8443">',
+    'it says "Zugriff verweigert"',
+    "「エラー」",
+    "Settings > Users",
+    "Users → Roles",
+    "the municipality (Urząd Miasta Krakowa)",
+    "in C:\\ProgramData\\IREX",
+    "in /var/log/irex",
+    "request 9c1e7f02-5b7d-4e1a-9d0c-2f8b1a6e4c33",
+    "commit 3f9a1c2e8b",
+    "fe80::1",
+    "JAVA_OPTS=-Xmx8g",
+    "start it with --port",
+    "irex.http.port",
+    "Foo::Bar",
+    "obj->call",
+    "MapEvent(e) failed",
+    "snake_case",
+    "irex01",
+    "abc-٣",
+    "camelCase",
+    "42 times",
+    "The export says error: Cannot bind. Then it stops.",
+    "The export says Fehler： Zugriff verweigert.",
+    "the SSL settings",
+    "a - b",
+)
+
+
+def test_pattern_hints_never_hide_a_match_in_samples() -> None:
+    for sample in HINT_SAMPLES:
+        _assert_hints_hold(sample)
+    for name, hinted in _hinted_patterns():
+        assert any(hinted.pattern.search(sample) for sample in HINT_SAMPLES), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from("aAzZwWéÉ09٣ _-–.,:：;=@/\\<>→()[]{}\"“”„«»「」`'$\t"), max_size=40))
+def test_pattern_hints_never_hide_a_match(text: str) -> None:
+    _assert_hints_hold(text)
+
+
+def test_pattern_hints_never_hide_a_match_in_the_corpus() -> None:
+    for item in bench.load_corpus():
+        for line in item.text.splitlines():
+            _assert_hints_hold(line)
+
+
+def test_lower_case_search_agrees_with_ignorecase_on_every_character() -> None:
+    """Outside ``_CASE_TRAPS``, str.lower() maps every character to one character that
+    the case-sensitive patterns match exactly where re.IGNORECASE matches the original."""
+    patterns = [v for v in vars(language).values() if isinstance(v, language._AnyCase)]
+    sources = "".join(p.lower_case.pattern for p in patterns)
+    assert sources == sources.lower()
+    every = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
+    safe = language._CASE_TRAPS.sub("", every)
+    lowered = safe.lower()
+    assert len(lowered) == len(safe)
+    for category in (r"\w", r"\d", r"\s"):  # what \b, \d and \s see stays the same
+        assert [m.start() for m in re.finditer(category, safe)] == [
+            m.start() for m in re.finditer(category, lowered)
+        ], category
+    for char in sorted(set(sources) | set(string.ascii_lowercase)):
+        literal = re.escape(char)
+        assert [m.start() for m in re.finditer(literal, safe, re.IGNORECASE)] == [
+            m.start() for m in re.finditer(literal, lowered)
+        ], char
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GERMAN_FOOTER,
+        "Sitz der Gesellschaft: Mannheim, Amtsgericht Mannheim HRB 1234",
+        "SİTZ DER GESELLSCHAFT",  # dotted capital I: the slow path
+        "Sıtz der Gesellſchaft, REGON 12345",  # dotless i, long s: the slow path
+        "Please consider the environment before printing this e-mail.",
+        "Конфиденциальная информация для получателя",
+        "confidential, intended recipient only",
+        "We run 7.4.2 and the console is slow.",
+    ],
+)
+def test_lower_case_fast_path_finds_what_ignorecase_finds(text: str) -> None:
+    lowered = language._lowered(text)
+    for pattern in (v for v in vars(language).values() if isinstance(v, language._AnyCase)):
+        found = pattern.ignore_case.search(text) is not None
+        assert pattern.found(text, lowered) == pattern.found(text, None) == found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.one_of(st.characters(max_codepoint=127), st.characters()), max_size=80))
+def test_letter_and_word_counts_agree_with_their_definitions(text: str) -> None:
+    letters = [ch for ch in text if ch.isalpha()]
+    capitals = sum(ch.isupper() for ch in letters)
+    words = 0
+    for token in text.split():
+        cjk = sum(1 for ch in token if "\u3040" <= ch <= "\u9fff")
+        words += cjk // 2 if cjk else int(any(ch.isalpha() for ch in token))
+    assert language._letters(text) == len(letters)
+    assert language._is_mostly_upper(text) == (bool(letters) and capitals > 0.7 * len(letters))
+    assert language._words(text) == words
+
+
+def test_accepted_letters_are_counted_exactly_when_they_reach_the_need() -> None:
+    judged = "\n".join(
+        [
+            "The target folder is a network share and the operators can write to it.",
+            "Die Datei konnte nicht geschrieben werden, bitte prüfen Sie die Rechte.",
+            "Nach dem Upgrade startet der Server nicht mehr, habt ihr eine Idee?",
+            "Auf Port 8443 lauscht kein anderer Prozess, das haben wir geprüft.",
+            "Which logs should we send you?",
+        ]
+    )
+    every_line = sum(
+        _letters(line)
+        for line in judged.splitlines()
+        if language._in_accepted_language(line, ("en",), language._Predictions())
+    )
+    assert 0 < every_line < _letters(judged)
+    for needed in (0, every_line - 1, every_line, every_line + 1, _letters(judged)):
+        counted = language._accepted_letters(judged, ("en",), needed, language._Predictions())
+        if every_line >= needed:
+            assert counted == every_line
+        else:
+            assert counted < needed

