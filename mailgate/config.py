@@ -196,9 +196,9 @@ class ImapSettings:
 
 @dataclass(frozen=True)
 class ProcessingSettings:
-    # Child processes of `mailgate serve` that classify stored mail and queue the replies,
-    # each on its own core beside the listener, pollers and outbox of the main process.
-    # 0: classify in the main process (one core in all).
+    # Child processes of `mailgate serve` and `mailgate poll --once` that classify stored
+    # mail and queue the replies, each on its own core beside the listener, pollers and
+    # outbox of the main process. 0: classify in the main process (one core in all).
     workers: int = 1
 
     def __post_init__(self) -> None:

@@ -126,9 +126,13 @@ def _toml(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def write_config(path: Path, app: App, *mailboxes: ImapMailbox, log_level: str = "INFO") -> Path:
+def write_config(
+    path: Path, app: App, *mailboxes: ImapMailbox, log_level: str = "INFO", workers: int = 1
+) -> Path:
     """A config file for a ``mailgate`` subprocess on the same database as ``app``."""
     lines = [
+        "[processing]",
+        f"workers = {workers}",
         "[database]",
         f"url = {_toml(app.settings.database.url)}",
         "auto_migrate = false",
@@ -360,7 +364,8 @@ def test_poll_killed_mid_run_then_run_again_gives_one_ticket_and_ack_each(
     imap_mailbox.append(*raws)
     settings = imap_mailbox.settings()
     app = imap_app(make_app, settings)
-    config = str(write_config(tmp_path / "mailgate.toml", app, settings))
+    # Classified in the process itself, so the kill hits it mid-classification.
+    config = str(write_config(tmp_path / "mailgate.toml", app, settings, workers=0))
 
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_POLL, config, point],

@@ -41,6 +41,7 @@ from mailgate.errors import ConfigError, StoreError
 from mailgate.ingest import pipeline
 from mailgate.ingest.imap import ImapMailbox, ImapPoller, ImapSecurityError, PollResult
 from mailgate.ingest.store import store_raw
+from mailgate.ingest.workers import ProcessPool
 from mailgate.model import Outcome
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ log = logging.getLogger("mailgate.imap")
 
 # Column sizes of the tables written here (mailgate/db/models.py).
 _ORIGIN_MAX = 255  # inbox.origin
+POOL_TIMEOUT = 3600.0  # seconds poll --once waits for its children to finish a backlog
 _ACCOUNT_MAX = 128  # imap_cursors.account
 _FOLDER_MAX = 255  # imap_cursors.folder
 
@@ -303,8 +305,19 @@ def poll_mailboxes(
     """
     selected = list(app.settings.imap.mailboxes if mailboxes is None else mailboxes)
     report = PollReport()
+    workers = app.settings.processing.workers
+    # With [processing] workers, children classify each marked batch while this process
+    # goes on fetching and storing the next.
+    pool = (
+        ProcessPool(app.settings, workers, on_done=report.results.extend, now=now)
+        if workers
+        else None
+    )
 
     def process(ids: list[int]) -> None:
+        if pool is not None:
+            pool.submit(ids)
+            return
         try:
             report.results.extend(pipeline.process_batch(app, ids, now=now))
         except Exception:
@@ -318,6 +331,29 @@ def poll_mailboxes(
         return now
 
     clock = fixed_clock if now is not None else None
+    if pool is not None:
+        pool.start()  # the children start up while the mailboxes are opened
+    try:
+        _poll_each(app, selected, report, process, clock)
+    finally:
+        if pool is not None:
+            pool.wait_idle(POOL_TIMEOUT)
+            pool.stop()
+    try:
+        report.results.extend(pipeline.process_pending(app, now=now))
+    except Exception:
+        report.processing_errors += 1
+        log.exception("processing pending inbox items failed")
+    return report
+
+
+def _poll_each(
+    app: App,
+    selected: list[ImapMailbox],
+    report: PollReport,
+    process: Handoff,
+    clock: Callable[[], dt.datetime] | None,
+) -> None:
     pollers = []
     for mailbox in selected:
         sink = InboxSink(app, handoff=process, clock=clock)
@@ -340,12 +376,6 @@ def poll_mailboxes(
             )
         finally:
             sink.flush()
-    try:
-        report.results.extend(pipeline.process_pending(app, now=now))
-    except Exception:
-        report.processing_errors += 1
-        log.exception("processing pending inbox items failed")
-    return report
 
 
 def cmd_poll(args: Any, app: App) -> int:

@@ -15,6 +15,7 @@ code, so one poisonous message cannot kill children forever.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import multiprocessing
 import os
@@ -43,8 +44,15 @@ BATCH = 64  # stored messages processed together (by a child, or by serve withou
 _STOP = -1
 
 
-def _child_main(settings: Settings, tasks: Queue[int], results: Queue[Any], level: int) -> None:
-    """A child's life: build an App, process the ids it is given until told to stop."""
+def _child_main(
+    settings: Settings,
+    tasks: Queue[int],
+    results: Queue[Any],
+    level: int,
+    now: dt.datetime | None,
+) -> None:
+    """A child's life: build an App, process the ids it is given until told to stop
+    (at ``now`` when the command was given ``--now``)."""
     # The parent decides when children stop (it first hands them what it accepted);
     # Ctrl-C and a service manager's SIGTERM reach the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -79,7 +87,7 @@ def _child_main(settings: Settings, tasks: Queue[int], results: Queue[Any], leve
                 ids.append(more)
             done: list[tuple[int, Result | None]]
             try:
-                done = list(zip(ids, pipeline.process_batch(app, ids), strict=True))
+                done = list(zip(ids, pipeline.process_batch(app, ids, now=now), strict=True))
             except Exception:
                 # Processing quarantines the messages' own failures; this is the
                 # database. The items stay pending for the next sweep.
@@ -108,12 +116,14 @@ class ProcessPool:
         processes: int,
         *,
         on_done: Callable[[list[Result]], None] | None = None,
+        now: dt.datetime | None = None,
     ) -> None:
         if processes < 1:
             raise ValueError("a process pool needs at least one process")
         self.settings = settings
         self.size = processes
         self.on_done = on_done
+        self.now = now
         self._ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
         self._results: Queue[Any] = self._ctx.Queue()
         self._children: list[_Child] = []
@@ -137,7 +147,7 @@ class ProcessPool:
         level = logging.getLogger().getEffectiveLevel()
         process = self._ctx.Process(
             target=_child_main,
-            args=(self.settings, tasks, self._results, level),
+            args=(self.settings, tasks, self._results, level, self.now),
             name="mailgate-worker",
             daemon=True,
         )
