@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,6 +39,9 @@ class Outcome(StrEnum):
     QUARANTINED = "quarantined"
 
 
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+
+
 @dataclass(frozen=True)
 class Address:
     name: str
@@ -51,7 +56,14 @@ class Address:
         return self.addr.rpartition("@")[2].lower()
 
     def formatted(self) -> str:
-        return f"{self.name} <{self.addr}>" if self.name else self.addr
+        """``Name <addr>`` for a header, the name quoted when it holds a comma or another
+        RFC 5322 special ("Dupont, Jean" is one person, not two addresses)."""
+        if not self.name:
+            return self.addr
+        name = self.name
+        if _SPECIALS.search(name):
+            name = f'"{email.utils.quote(name)}"'
+        return f"{name} <{self.addr}>"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mailgate.mail.compose import LOOP_HEADER, Composer, Outgoing, make_environment, one_line
-from mailgate.model import Attachment
+from mailgate.model import Address, Attachment
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 TEXT = "Hello Jane,\n\nYour request was recorded as IREX-000123.\n"
@@ -378,3 +378,16 @@ def test_one_line_strips_line_breaks_and_control_characters() -> None:
 def test_message_ids_are_ours(composer: Composer) -> None:
     assert re.fullmatch(r"mg\.sla\.[0-9a-f]{32}@mg\.irex\.example", composer.new_message_id("SLA!"))
     assert composer.new_message_id("").startswith("mg.mail.")
+
+
+@pytest.mark.parametrize("name", ["Dupont, Jean", "Dupont, Jérôme", 'Jean "JD" Dupont', "J. (ops)"])
+def test_a_sender_name_with_a_comma_or_special_stays_one_recipient(
+    composer: Composer, name: str
+) -> None:
+    """A parsed sender's name goes back out through Address.formatted(): quoted, so that
+    "Dupont, Jean" is one person and not a second address 'Dupont'."""
+    to = Address(name, "jean.dupont@acme.example").formatted()
+    out = compose(composer, to=[to])
+    assert out.recipients == ("jean.dupont@acme.example",)
+    [address] = parse(out)["To"].addresses
+    assert (address.display_name, address.addr_spec) == (name, "jean.dupont@acme.example")
