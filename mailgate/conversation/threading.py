@@ -39,17 +39,21 @@ def _recipient_addresses(mail: ParsedMail) -> list[str]:
     return [a for a in found if a]
 
 
-def _ticket_for_message_id(session: Session, message_id: str) -> Ticket | None:
-    ticket_id = session.scalar(
-        select(Message.ticket_id).where(Message.message_id == message_id).limit(1)
-    )
-    if ticket_id is None:
-        ticket_id = session.scalar(
-            select(OutboxMessage.ticket_id)
-            .where(OutboxMessage.message_id == message_id, OutboxMessage.ticket_id.is_not(None))
-            .limit(1)
+def _tickets_for_message_ids(session: Session, message_ids: list[str]) -> dict[str, int]:
+    """The ticket of each of ``message_ids`` that names a message of a ticket (ours or the
+    customer's): two queries for the whole chain, not two per reference."""
+    if not message_ids:
+        return {}
+    found: dict[str, int] = {}
+    for column, ticket in (
+        (OutboxMessage.message_id, OutboxMessage.ticket_id),
+        (Message.message_id, Message.ticket_id),  # a message's own row wins over the outbox
+    ):
+        rows = session.execute(
+            select(column, ticket).where(column.in_(message_ids), ticket.is_not(None))
         )
-    return session.get(Ticket, ticket_id) if ticket_id is not None else None
+        found.update({mid: tid for mid, tid in rows if mid is not None and tid is not None})
+    return found
 
 
 def takes_part(
@@ -101,8 +105,9 @@ def match_ticket(
     refs = list(mail.in_reply_to) + [
         r for r in reversed(mail.references) if r not in mail.in_reply_to
     ]
+    known = _tickets_for_message_ids(session, refs)
     for ref in refs:
-        ticket = _ticket_for_message_id(session, ref)
+        ticket = session.get(Ticket, known[ref]) if ref in known else None
         if ticket is not None:
             if takes_part(session, ticket, sender, settings, registry):
                 return TicketMatch(ticket, "references", None, False)
