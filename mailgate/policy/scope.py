@@ -26,8 +26,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from mailgate.errors import ConfigValueError
+
+if TYPE_CHECKING:  # typeshed describes the parser under its old, deprecated names
+    import sre_constants as _constants
+    import sre_parse as _parser
+else:
+    from re import _constants, _parser
 
 # Programming languages and runtimes people write their own code in (P-OUT-DEV).
 _LANGS = r"(?:java|python|c#|c\+\+|\.net|dotnet|node(?:\.js)?|javascript|typescript|go|golang|php|ruby|rust|kotlin|swift|powershell|bash|perl|scala)"  # noqa: E501
@@ -78,6 +85,250 @@ def _whitespace_tolerant(pattern: str) -> str:
     return "".join(out)
 
 
+# ======================================================================================
+# Searching fast: prefilters and the lower-case path
+# ======================================================================================
+
+# The patterns start with \b or an alternation, so re tries to match them at every
+# position of the text; ignoring case, it cannot even skip ahead to a character that may
+# start a match. Two things make that cheaper without changing any result:
+#
+# * A prefilter per pattern, read off its parsed form (RE2's and Hyperscan's
+#   "prefilter"): sets of lower-case strings such that every match contains a string of
+#   each set ("teamviewer" or "anydesk" or ...). Most mail lacks one of them, and `in`
+#   tells so in a fraction of the time a search takes. A prefilter may be weaker than it
+#   could be (down to none at all: always search), never wrong, so whatever the walk
+#   below does not understand contributes nothing.
+# * A pattern whose every literal and class is ASCII and free of capital letters is also
+#   compiled case-sensitively to search the lower-cased text: the same match, up to
+#   three times faster, as re can then skip to the characters that may start one.
+#
+# Both rest on str.lower() mapping every character that re.IGNORECASE equates with an
+# ASCII character to that character's lower case (the Kelvin sign K to k), leaving \w, \d
+# and \s alone and the length unchanged, except for these three: İ (lower-cased to two
+# characters, i and a combining dot), dotless ı and long ſ (to IGNORECASE, i and s). A
+# text with one is searched the plain way. tests/test_scope_prefilter.py checks this on
+# every Unicode character.
+_CASE_TRAPS = re.compile("[\u0130\u0131\u017f]")
+_MIN_LENGTH = 3  # shorter strings ("an", "go", "c#") are in nearly every mail
+_MAX_STRINGS = 48  # more `in` checks than that cost about as much as the search saves
+_MAX_SETS = 3  # the most selective few decide almost always
+_REPEATS = (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT)
+
+
+@dataclass(frozen=True)
+class _Info:
+    """What a piece of a pattern says about the text it matches, in lower case."""
+
+    exact: frozenset[str] | None  # it matches one of these strings; None: not known
+    required: tuple[frozenset[str], ...] = ()  # it contains a string of each set
+
+
+_UNKNOWN = _Info(None)  # matches something, we do not know what
+_EMPTY = _Info(frozenset({""}))  # \b, ^, look-arounds: match no text at all
+
+
+def _sets(info: _Info) -> tuple[frozenset[str], ...]:
+    return info.required if info.exact is None else (info.exact,)
+
+
+def _selective(strings: frozenset[str]) -> bool:
+    return len(strings) <= _MAX_STRINGS and min(map(len, strings)) >= _MIN_LENGTH
+
+
+def _selectivity(strings: frozenset[str]) -> tuple[int, int]:
+    """Longer strings are rarer; then fewer of them are rarer."""
+    return min(map(len, strings)), -len(strings)
+
+
+def _sequence(items: _parser.SubPattern) -> _Info:
+    """Adjacent exact pieces concatenate into longer strings (as many as ``_MAX_STRINGS``);
+    the sequence requires whatever any of its pieces requires."""
+    run: frozenset[str] | None = frozenset({""})
+    required: list[frozenset[str]] = []
+    exact = True  # every piece so far is exact and ``run`` holds them all
+    for op, av in items.data:
+        info = _piece(op, av)
+        if (
+            run is not None
+            and info.exact is not None
+            and len(run) * len(info.exact) <= _MAX_STRINGS
+        ):
+            run = frozenset(a + b for a in run for b in info.exact)
+            continue
+        if run is not None:
+            required.append(run)
+        exact = False
+        run = info.exact
+        required.extend(info.required)
+    if exact:
+        return _Info(run)
+    if run is not None:
+        required.append(run)
+    return _Info(None, tuple(s for s in required if _selective(s)))
+
+
+def _branch(alternatives: list[_parser.SubPattern]) -> _Info:
+    """One of the alternatives matches: the union of their strings."""
+    infos = [_sequence(alternative) for alternative in alternatives]
+    if all(info.exact is not None for info in infos):
+        union = frozenset().union(*(info.exact or () for info in infos))
+        if len(union) <= _MAX_STRINGS:
+            return _Info(union)
+    best: list[frozenset[str]] = []
+    for info in infos:
+        useful = [s for s in _sets(info) if _selective(s)]
+        if not useful:
+            return _UNKNOWN  # this alternative may match without any of our strings
+        best.append(max(useful, key=_selectivity))
+    return _Info(None, (frozenset().union(*best),))
+
+
+def _repeat(low: int, high: int, item: _parser.SubPattern) -> _Info:
+    body = _sequence(item)
+    if low == 0:
+        if high == 1 and body.exact is not None:
+            return _Info(body.exact | {""})  # optional: "plug-?in" is plug-in or plugin
+        return _UNKNOWN
+    if low == high == 1:
+        return body
+    return _Info(None, _sets(body))  # at least one copy of the body
+
+
+def _char_class(members: list[tuple[Any, Any]]) -> _Info:
+    """A small class of ASCII characters ("[sz]") is a set of one-character strings."""
+    chars: set[str] = set()
+    for op, av in members:
+        if op is _constants.LITERAL and av < 0x80:
+            chars.add(chr(av).lower())
+        elif op is _constants.RANGE and av[1] < 0x80 and av[1] - av[0] < 4:
+            chars.update(chr(code).lower() for code in range(av[0], av[1] + 1))
+        else:  # NEGATE, a category such as \s, a non-ASCII character, a wide range
+            return _UNKNOWN
+    return _Info(frozenset(chars)) if len(chars) <= 4 else _UNKNOWN
+
+
+def _piece(op: Any, av: Any) -> _Info:
+    if op is _constants.LITERAL:
+        return _Info(frozenset({chr(av).lower()})) if av < 0x80 else _UNKNOWN
+    if op is _constants.IN:
+        return _char_class(av)
+    if op in (_constants.AT, _constants.ASSERT, _constants.ASSERT_NOT):
+        return _EMPTY
+    if op is _constants.SUBPATTERN:  # (group, flags on, flags off, body): flags do not
+        return _sequence(av[3])  # matter, as every literal is compared in lower case
+    if op is _constants.ATOMIC_GROUP:
+        return _sequence(av)
+    if op is _constants.BRANCH:
+        return _branch(av[1])
+    if op in _REPEATS:
+        return _repeat(*av)
+    # ANY, NOT_LITERAL, back references, conditionals, anything newer than this code.
+    return _UNKNOWN
+
+
+def literal_prefilter(pattern: re.Pattern[str]) -> tuple[frozenset[str], ...]:
+    """Sets of lower-case strings, the most selective first, such that every match of
+    ``pattern`` contains a string of each set; () when there is nothing to require."""
+    info = _sequence(_parser.parse(pattern.pattern, pattern.flags))
+    useful = [s for s in _sets(info) if _selective(s)]
+    best = sorted(useful, key=_selectivity, reverse=True)[:_MAX_SETS]
+    return tuple(_shortest(strings) for strings in best)
+
+
+def _shortest(strings: frozenset[str]) -> frozenset[str]:
+    """``strings`` without those that contain another: where "plug-ins" is, "plug-in" is."""
+    return frozenset(s for s in strings if not any(t != s and t in s for t in strings))
+
+
+def _lower_ascii(code: int) -> bool:
+    return code < 0x80 and not chr(code).isupper()
+
+
+def _class_member_same(op: Any, av: Any) -> bool:
+    if op is _constants.LITERAL:
+        return _lower_ascii(av)
+    if op is _constants.RANGE:  # [a-z] and [0-9] are fine, [0-z] (with capitals) is not
+        return all(map(_lower_ascii, range(av[0], av[1] + 1)))
+    return op in (_constants.NEGATE, _constants.CATEGORY)  # [^...], \d, \s, \w
+
+
+def _same_on_lower_case(items: _parser.SubPattern) -> bool:
+    """Whether each piece means the same on text.lower() without re.IGNORECASE as on the
+    text with it: ASCII literals that are not capitals, classes of such characters, \\d,
+    \\s and \\w (and \\b, which looks at \\w), '.', anchors and plain groups. Each of
+    these tests one character at a time, and answers alike for a character and its lower
+    case; at the same positions (the lengths are equal), so does the whole search."""
+    return all(_piece_same(op, av) for op, av in items.data)
+
+
+def _piece_same(op: Any, av: Any) -> bool:
+    if op in (_constants.LITERAL, _constants.NOT_LITERAL):
+        return _lower_ascii(av)
+    if op is _constants.IN:
+        return all(_class_member_same(member, value) for member, value in av)
+    if op in (_constants.ANY, _constants.AT):
+        return True
+    if op is _constants.SUBPATTERN:  # (?-i:...) and the like are not
+        return av[1] == av[2] == 0 and _same_on_lower_case(av[3])
+    if op in (_constants.ASSERT, _constants.ASSERT_NOT):
+        return _same_on_lower_case(av[1])
+    if op is _constants.ATOMIC_GROUP:
+        return _same_on_lower_case(av)
+    if op is _constants.BRANCH:
+        return all(map(_same_on_lower_case, av[1]))
+    if op in _REPEATS:
+        return _same_on_lower_case(av[2])
+    return False  # back references compare ignoring case; conditionals; the unknown
+
+
+def lower_case_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """``pattern`` (compiled with re.IGNORECASE) compiled without it, when it matches
+    ``lower_case(text)`` exactly where ``pattern`` matches ``text``; None otherwise."""
+    if pattern.flags & (re.ASCII | re.LOCALE) or not pattern.flags & re.IGNORECASE:
+        return None
+    if not _same_on_lower_case(_parser.parse(pattern.pattern, pattern.flags)):
+        return None
+    case_sensitive = re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
+    # An inline (?i) at the start would turn IGNORECASE back on.
+    return None if case_sensitive.flags & re.IGNORECASE else case_sensitive
+
+
+def lower_case(text: str) -> str | None:
+    """``text.lower()``, or None when it cannot stand in for re.IGNORECASE."""
+    if not text.isascii() and _CASE_TRAPS.search(text):
+        return None
+    lowered = text.lower()
+    # Equal lengths give equal spans; without a trap they are equal (checked by the tests
+    # for this Unicode version); a later one might add another such character.
+    return lowered if len(lowered) == len(text) else None
+
+
+@dataclass(frozen=True)
+class ScopePattern:
+    """A compiled scope pattern with its prefilter and lower-case twin."""
+
+    regex: re.Pattern[str]
+    prefilter: tuple[frozenset[str], ...]
+    lower_case: re.Pattern[str] | None
+
+    @classmethod
+    def of(cls, regex: re.Pattern[str]) -> ScopePattern:
+        return cls(regex, literal_prefilter(regex), lower_case_pattern(regex))
+
+    def find(self, text: str, lowered: str | None) -> tuple[int, int] | None:
+        """The span of ``regex.search(text)``; ``lowered`` is ``lower_case(text)``."""
+        if lowered is not None:
+            for strings in self.prefilter:
+                if not any(s in lowered for s in strings):
+                    return None
+            if self.lower_case is not None:
+                m = self.lower_case.search(lowered)
+                return None if m is None else m.span()
+        m = self.regex.search(text)
+        return None if m is None else m.span()
+
+
 @dataclass(frozen=True)
 class ScopeCategory:
     enabled: bool = True
@@ -101,6 +352,12 @@ class ScopeCategory:
             tuple(re.compile(_whitespace_tolerant(p), flags) for p in self.strong),
             tuple(re.compile(_whitespace_tolerant(p), flags) for p in self.weak),
         )
+
+    @cached_property
+    def searchable(self) -> tuple[tuple[ScopePattern, ...], tuple[ScopePattern, ...]]:
+        """``compiled``, each pattern with what searches it fast."""
+        strong, weak = self.compiled
+        return tuple(map(ScopePattern.of, strong)), tuple(map(ScopePattern.of, weak))
 
 
 # P-OUT-DEV: development questions or requests.

@@ -3,17 +3,16 @@ category, each driven by the patterns in config (``mailgate/policy/scope.py``)."
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from mailgate.model import ParsedMail
 from mailgate.policy.facts import Facts
 from mailgate.policy.rule import Hit
-from mailgate.policy.scope import ScopeCategory
+from mailgate.policy.scope import ScopeCategory, lower_case
 
 
-def _excerpt(text: str, match: re.Match[str]) -> str:
-    return " ".join(match.group(0).split())[:160]
+def _excerpt(text: str, span: tuple[int, int]) -> str:
+    return " ".join(text[span[0] : span[1]].split())[:160]
 
 
 @dataclass(frozen=True)
@@ -27,15 +26,16 @@ class ScopeRule:
         if not self.category.enabled:
             return None
         text = facts.tags.clean + "\n" + facts.prose
-        strong, weak = self.category.compiled
+        lowered = lower_case(text)
+        strong, weak = self.category.searchable
         for strength, patterns in (("strong", strong), ("weak", weak)):
             for pattern in patterns:
-                m = pattern.search(text)
-                if m is None:
+                span = pattern.find(text, lowered)
+                if span is None:
                     continue
                 evidence = {
-                    "matched": _excerpt(text, m),
-                    "pattern": pattern.pattern,
+                    "matched": _excerpt(text, span),
+                    "pattern": pattern.regex.pattern,
                     "strength": strength,
                 }
                 if strength == "strong":
