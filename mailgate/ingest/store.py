@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mailgate.db.engine import Database
@@ -56,25 +56,26 @@ def store_raw(
 ) -> Stored:
     """Commit ``raw`` to the inbox; raises StoreError when it could not be committed."""
     key, message_id, digest = dedupe_key(raw)
-    item = InboxItem(
-        received_at=received_at,
-        source=source,
-        origin=origin,
-        dedupe_key=key,
-        message_id=message_id[:998] if message_id else None,
-        sha256=digest,
-        size=len(raw),
-        raw=raw,
-        envelope_from=envelope_from,
-        envelope_to=list(envelope_to),
-        status="pending",
-        attempts=0,
-    )
+    row = {
+        "received_at": received_at,
+        "source": source,
+        "origin": origin,
+        "dedupe_key": key,
+        "message_id": message_id[:998] if message_id else None,
+        "sha256": digest,
+        "size": len(raw),
+        "raw": raw,
+        "envelope_from": envelope_from,
+        "envelope_to": list(envelope_to),
+        "status": "pending",
+        "attempts": 0,
+    }
     try:
-        with db.transaction() as session:
-            session.add(item)
-            session.flush()
-            return Stored(item.id, duplicate=False)
+        # A Core INSERT on a connection of its own: this runs for every message the
+        # listener accepts, and the ORM's unit of work was a third of its cost.
+        with db.engine.begin() as conn:
+            inserted = conn.execute(insert(InboxItem).values(row).returning(InboxItem.id))
+            return Stored(inserted.scalar_one(), duplicate=False)
     except IntegrityError:
         pass  # the same message is already stored: look it up below
     except SQLAlchemyError as exc:
