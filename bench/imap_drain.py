@@ -132,9 +132,12 @@ def toml_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def write_config(workdir: Path, mailbox: ImapMailbox, log_level: str = "WARNING") -> Path:
+def write_config(
+    workdir: Path, mailbox: ImapMailbox, log_level: str = "WARNING", workers: int | None = None
+) -> Path:
     url = "sqlite:///" + str(workdir / "mailgate.db")
-    lines = [
+    lines = [] if workers is None else ["[processing]", f"workers = {workers}"]
+    lines += [
         "[database]",
         f"url = {toml_value(url)}",
         "[smtp]",
@@ -214,12 +217,14 @@ def poller_drain(
         return elapsed, result, tickets, type(sink).__qualname__
 
 
-def command_drain(settings: ImapMailbox) -> tuple[float, dict[str, Any], int]:
+def command_drain(
+    settings: ImapMailbox, workers: int | None = None
+) -> tuple[float, dict[str, Any], int]:
     """Seconds for ``mailgate poll --once`` (a subprocess, start-up included)."""
     with tempfile.TemporaryDirectory(prefix="mg-bench-") as workdir:
         work = Path(workdir)
         make_app(work).close()  # migrated, registry imported
-        config = write_config(work, settings)
+        config = write_config(work, settings, workers=workers)
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "mailgate", "--config", str(config), "poll", "--once", "--json"],
@@ -335,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--security", choices=["tls", "plaintext"], default="tls")
     parser.add_argument("--sink", help="package.module:function returning an IntakeSink")
     parser.add_argument("--latency-appends", type=int, default=20, help="0 skips the latency run")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="[processing] workers for poll --once (default: its own default)")
     args = parser.parse_args(argv)
     sink_factory = load_sink_factory(args.sink)
 
@@ -368,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"poller drained {result}, {tickets} tickets; expected {args.n}")
             times["sink"].append(seconds)
             move_back(box)
-            seconds, report, tickets = command_drain(settings)
+            seconds, report, tickets = command_drain(settings, args.workers)
             stored = report["mailboxes"][0]["stored"]
             if stored != args.n or report["outcomes"] != {"ticket_created": args.n}:
                 raise SystemExit(f"poll --once: {report}, expected {args.n} tickets")
