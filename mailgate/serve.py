@@ -100,8 +100,9 @@ class Gateway:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, Stored(inbox_id, False))
 
     def _on_processed(self, results: list[Result]) -> None:
-        """A child finished a batch (on the pool's thread): deliver once it is idle."""
-        if self.loop is not None and self.pool is not None and not self.pool.outstanding:
+        """A child finished a batch (on the pool's thread): its replies are queued, so
+        wake the outbox sender (one pass delivers whatever is due by then)."""
+        if self.loop is not None:
             self.loop.call_soon_threadsafe(self.outbox_wakeup.set)
 
     def _sweep(self) -> None:

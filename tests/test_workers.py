@@ -71,16 +71,20 @@ def test_serve_with_a_worker_process_classifies_in_the_child(
     assert states == {"sent": 5}  # and the parent's sender delivered what it queued
 
 
-def test_a_killed_child_loses_and_repeats_nothing(make_app: Any) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_killed_child_loses_and_repeats_nothing(make_app: Any, processes: int) -> None:
+    """With two children the survivor keeps sending results while the other is dead:
+    the death must be noticed all the same."""
     app = make_app()
     add_subscription(app)
     ids = _store(app, 60, "kill")
     finished: list[Result] = []
-    pool = ProcessPool(app.settings, 1, on_done=finished.extend)
+    pool = ProcessPool(app.settings, processes, on_done=finished.extend)
     pool.start()
     try:
         victim = pool._children[0]
-        pool.submit(ids)
+        for half in (ids[:30], ids[30:]):  # with two children, one half each
+            pool.submit(half)
 
         def holding_a_claim() -> bool:
             return _statuses(app, ids)["processing"] > 0
@@ -89,7 +93,8 @@ def test_a_killed_child_loses_and_repeats_nothing(make_app: Any) -> None:
         assert victim.process.pid is not None
         os.kill(victim.process.pid, signal.SIGKILL)
         assert pool.wait_idle(60), "the pool did not finish after the child was replaced"
-        assert pool._children[0] is not victim and pool._children[0].process.is_alive()
+        assert victim not in pool._children
+        assert all(c.process.is_alive() for c in pool._children)
     finally:
         assert pool.stop(30)
     assert _statuses(app, ids) == {"done": 60}

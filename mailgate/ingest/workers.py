@@ -23,6 +23,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
@@ -42,6 +43,7 @@ log = logging.getLogger("mailgate.workers")
 MAX_CLAIMS = 3  # a message that was being processed when a child died this often is quarantined
 BATCH = 64  # stored messages processed together (by a child, or by serve without children)
 _STOP = -1
+CHECK_INTERVAL = 0.5  # seconds between looks for a dead child
 
 
 def _child_main(
@@ -213,16 +215,19 @@ class ProcessPool:
     # -- the collector thread ---------------------------------------------------------
 
     def _collect(self) -> None:
+        checked = time.monotonic()
         while True:
             with self._lock:
                 if self._stopping and all(not c.process.is_alive() for c in self._children):
                     return
             try:
-                done = self._results.get(timeout=0.5)
+                self._finish(self._results.get(timeout=CHECK_INTERVAL))
             except queue.Empty:
+                pass
+            # Also while results keep coming from the others: a dead child sends none.
+            if time.monotonic() - checked >= CHECK_INTERVAL:
                 self._check_children()
-                continue
-            self._finish(done)
+                checked = time.monotonic()
 
     def _drain_results(self) -> None:
         while True:
