@@ -190,3 +190,16 @@ def test_items_done_already_or_held_elsewhere_are_reported_not_redone(app: App) 
     assert again[1].outcome == Outcome.DUPLICATE  # being processed elsewhere right now
     with app.db.transaction() as s:
         assert s.query(Ticket).count() == 1
+
+
+def test_a_long_batch_is_written_in_groups_of_at_most_the_limit(
+    app: App, transactions: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_subscription(app)
+    monkeypatch.setattr(pipeline, "GROUP_LIMIT", 3)
+    ids = _store(app, [make_mail(message_id=f"l-{i}@acme.example") for i in range(8)])
+    transactions[:] = [[]]
+    results = pipeline.process_batch(app, ids, now=MONDAY_0900)
+    assert [r.ticket for r in results] == [f"IREX-{n:06d}" for n in range(1, 9)]
+    writers = [t for t in transactions if "INSERT INTO tickets" in t]
+    assert [t.count("INSERT INTO outbox") for t in writers] in ([1, 1, 1], [3, 3, 2])

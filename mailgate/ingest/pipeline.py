@@ -60,6 +60,7 @@ from mailgate.sla import service as sla_service
 log = logging.getLogger("mailgate.pipeline")
 
 CLAIM_LEASE = dt.timedelta(minutes=5)
+GROUP_LIMIT = 64  # new requests written by one transaction at most
 
 
 def utcnow() -> dt.datetime:
@@ -169,6 +170,9 @@ def process_batch(app: App, ids: list[int], *, now: dt.datetime | None = None) -
                 planned = _plan(app, reader, registry, row, mail, at, started)
                 if planned is not None:
                     group.append(planned)
+                    if len(group) >= GROUP_LIMIT:  # bounds the lock hold and the memory
+                        results.update(_write_group(app, group))
+                        group = []
                     continue
                 results.update(_write_group(app, group))
                 group = []
