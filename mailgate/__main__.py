@@ -4,4 +4,5 @@ import sys
 
 from mailgate.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a processing child re-imports the parent's main
+    sys.exit(main())
