@@ -1,9 +1,12 @@
-"""Process one stored inbox item: parse -> gather facts -> decide (pure) -> apply.
+"""Process stored inbox items: parse -> gather facts -> decide (pure) -> write.
 
-Applying is one transaction: the decision record, the ticket and its first message, the
-outbox rows (acknowledgement or refusal) and the inbox item marked done. A failure
-inside it rolls everything back and quarantines the item with its traceback; the raw
-bytes stay, and ``mailgate inbox retry`` processes it again.
+Items are claimed a batch at a time (``process_batch``). A new request is classified
+with reads only; a group of them then takes its ticket numbers, renders its replies and
+is written by one transaction: decision records, tickets and their first messages,
+outbox rows (acknowledgements, refusals, notifications) and the inbox items marked done.
+Conversation mail is applied alone, in its own transaction. A failure rolls back and
+quarantines the message with its traceback (a failed group is retried message by
+message first); the raw bytes stay, and ``mailgate inbox retry`` processes it again.
 """
 
 from __future__ import annotations
