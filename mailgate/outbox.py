@@ -1,9 +1,10 @@
 """Deliver the outbox: claim due rows, hand them to a transport, record every attempt.
 
-Rows are claimed with a conditional UPDATE (state pending, due, no live lease), which
-only one process can win, on SQLite and on PostgreSQL alike: several senders sharing one
-database never send a row twice. A crash between delivery and the commit that records
-it can resend once the lease lapses; the stable Message-ID lets the receiving side
+Rows are claimed a batch at a time with a conditional UPDATE (state pending, due, no
+live lease), which only one process can win for each row, on SQLite and on PostgreSQL
+alike: several senders sharing one database never send a row twice. A batch's outcomes
+are recorded together after its deliveries, so a crash in between can resend what was
+delivered once the lease lapses; the stable Message-ID lets the receiving side
 recognise the repeat.
 """
 
