@@ -34,6 +34,7 @@ from sqlalchemy import update
 
 from mailgate.app import process_identity
 from mailgate.config import Settings
+from mailgate.db.engine import Database
 from mailgate.db.models import InboxItem
 from mailgate.ingest.result import Result
 from mailgate.model import Outcome
@@ -92,7 +93,8 @@ def _child_main(
                 done = list(zip(ids, pipeline.process_batch(app, ids, now=now), strict=True))
             except Exception:
                 # Processing quarantines the messages' own failures; this is the
-                # database. The items stay pending for the next sweep.
+                # database. The items stay claimed until their lease lapses, and the
+                # parent's sweep (or the next start) hands them over again.
                 log.exception("processing inbox items %s failed; they stay pending", ids)
                 done = [(inbox_id, None) for inbox_id in ids]
             results.put(done)
@@ -132,13 +134,11 @@ class ProcessPool:
         self._lock = threading.Condition()
         self._stopping = False
         self._collector: threading.Thread | None = None
-        self._db: Any = None
+        self._db: Database | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        from mailgate.db.engine import Database
-
         self._db = Database(self.settings.database.url)
         self._children = [self._spawn() for _ in range(self.size)]
         self._collector = threading.Thread(target=self._collect, name="workers", daemon=True)
@@ -273,6 +273,7 @@ class ProcessPool:
         held = sorted(child.holding)
         if not held:
             return []
+        assert self._db is not None, "the pool was started"
         error = f"the processing worker died (exit code {exitcode}) while processing this message"
         with self._db.transaction() as session:
             mine = (InboxItem.status == "processing") & (InboxItem.claimed_by == child.owner)
