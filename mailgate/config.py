@@ -64,6 +64,12 @@ class DatabaseSettings:
     def migrate_on_start(self) -> bool:
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
 
+    @property
+    def shareable(self) -> bool:
+        """Whether other processes can open the same database (not in-memory SQLite)."""
+        url = make_url(self.url)
+        return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
 
 @dataclass(frozen=True)
 class SmtpListenerSettings:
@@ -204,6 +210,12 @@ class ProcessingSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.workers <= 64:
             raise ConfigValueError("workers", f"must be 0-64, got {self.workers}")
+
+
+def processing_children(settings: Settings) -> int:
+    """How many processing children to start: ``[processing] workers``, or none for an
+    in-memory SQLite database, which no other process can open."""
+    return settings.processing.workers if settings.database.shareable else 0
 
 
 @dataclass(frozen=True)

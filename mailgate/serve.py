@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from mailgate.app import App
+from mailgate.config import processing_children
 from mailgate.db import queries
 from mailgate.ingest import pipeline
 from mailgate.ingest.result import Result
@@ -45,7 +46,7 @@ class Gateway:
         self.store_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store")
         self.work_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="process")
         self.send_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-        workers = app.settings.processing.workers
+        workers = processing_children(app.settings)
         self.pool = (
             ProcessPool(app.settings, workers, on_done=self._on_processed) if workers else None
         )

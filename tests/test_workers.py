@@ -174,3 +174,14 @@ def _a_dead_pid() -> int:
     probe = subprocess.Popen([sys.executable, "-c", "pass"])
     probe.wait(30)
     return probe.pid
+
+
+def test_an_in_memory_database_is_processed_in_the_main_process(tmp_path: Path) -> None:
+    """No other process can open ``sqlite://`` (in memory): no children then."""
+    from mailgate.config import processing_children
+
+    memory = parse_settings({"database": {"url": "sqlite://"}}, tmp_path)
+    on_disk = parse_settings({"database": {"url": f"sqlite:///{tmp_path / 'm.db'}"}}, tmp_path)
+    assert (processing_children(memory), processing_children(on_disk)) == (0, 1)
+    memory_file = parse_settings({"database": {"url": "sqlite:///:memory:"}}, tmp_path)
+    assert processing_children(memory_file) == 0

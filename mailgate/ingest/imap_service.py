@@ -36,6 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from mailgate.app import App
+from mailgate.config import processing_children
 from mailgate.db.models import ImapCursor
 from mailgate.errors import ConfigError, StoreError
 from mailgate.ingest import pipeline
@@ -305,7 +306,7 @@ def poll_mailboxes(
     """
     selected = list(app.settings.imap.mailboxes if mailboxes is None else mailboxes)
     report = PollReport()
-    workers = app.settings.processing.workers
+    workers = processing_children(app.settings)
     # With [processing] workers, children classify each marked batch while this process
     # goes on fetching and storing the next.
     pool = (
