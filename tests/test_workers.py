@@ -185,3 +185,20 @@ def test_an_in_memory_database_is_processed_in_the_main_process(tmp_path: Path) 
     assert (processing_children(memory), processing_children(on_disk)) == (0, 1)
     memory_file = parse_settings({"database": {"url": "sqlite:///:memory:"}}, tmp_path)
     assert processing_children(memory_file) == 0
+
+
+def test_a_host_name_with_like_wildcards_matches_only_itself(lite_app: Any) -> None:
+    """'_' in a host name is a LIKE wildcard: it must not make another host's claims ours."""
+    app = lite_app()
+    [inbox_id] = _store(app, 1, "wildcard")
+    foreign = f"mailXgate/1:{_a_dead_pid()}"
+    with app.db.transaction() as s:
+        s.execute(
+            update(InboxItem)
+            .where(InboxItem.id == inbox_id)
+            .values(status="processing", claimed_by=foreign)
+        )
+    with app.db.transaction() as s:
+        assert queries.release_dead_claims(s, "mail_gate/1") == 0
+    with app.db.transaction() as s:
+        assert s.get(InboxItem, inbox_id).claimed_by == foreign  # type: ignore[union-attr]

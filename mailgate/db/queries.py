@@ -80,7 +80,10 @@ def release_dead_claims(session: Session, host: str) -> int:
     was reused only makes the claim look alive, and the lease then decides."""
     owners = session.scalars(
         select(InboxItem.claimed_by)
-        .where(InboxItem.status == "processing", InboxItem.claimed_by.startswith(f"{host}:"))
+        .where(
+            InboxItem.status == "processing",
+            InboxItem.claimed_by.startswith(f"{host}:", autoescape=True),
+        )
         .distinct()
     ).all()
     dead = [o for o in owners if o is not None and not _pid_alive(o.rpartition(":")[2])]
