@@ -114,7 +114,10 @@ class Gateway:
             queries.release_dead_claims(session, self.app.host)
             ids = queries.pending_inbox_ids(session, pipeline.utcnow(), 1000)
         held = self.pool.held()
-        self.pool.submit([i for i in ids if i not in held])
+        unheld = [i for i in ids if i not in held]
+        if unheld:
+            log.info("handing %d stored message(s) no child held to processing", len(unheld))
+        self.pool.submit(unheld)
 
     async def _process_loop(self) -> None:
         """Without children: process what is queued in batches on the work thread (a

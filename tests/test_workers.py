@@ -202,3 +202,28 @@ def test_a_host_name_with_like_wildcards_matches_only_itself(lite_app: Any) -> N
         assert queries.release_dead_claims(s, "mail_gate/1") == 0
     with app.db.transaction() as s:
         assert s.get(InboxItem, inbox_id).claimed_by == foreign  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_serve_processes_at_start_what_an_earlier_run_left(
+    make_app: Any, run_gateway: Any, workers: int
+) -> None:
+    """Stored and never processed, or claimed by a process that died: both become tickets
+    when serve starts, with or without processing children."""
+    app = make_app({"processing": {"workers": workers}})
+    add_subscription(app)
+    ids = _store(app, 4, f"left-{workers}")
+    with app.db.transaction() as s:
+        s.execute(
+            update(InboxItem)
+            .where(InboxItem.id == ids[0])
+            .values(
+                status="processing",
+                claimed_by=process_identity(_a_dead_pid()),
+                claimed_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
+            )
+        )
+    gw = run_gateway(app)
+    wait_until(lambda: _statuses(app, ids) == {"done": 4}, 30)
+    gw.stop()
+    assert _count(app, Ticket) == 4
