@@ -19,10 +19,11 @@ from mailgate.app import App, process_identity
 from mailgate.config import parse_settings
 from mailgate.db import queries
 from mailgate.db.models import InboxItem, OutboxMessage, Ticket
+from mailgate.db.queries import MAX_CLAIMS
 from mailgate.errors import ConfigError
 from mailgate.ingest.result import Result
 from mailgate.ingest.store import store_raw
-from mailgate.ingest.workers import MAX_CLAIMS, ProcessPool, _Child
+from mailgate.ingest.workers import ProcessPool, _Child
 from tests.conftest import add_subscription
 from tests.support.mailtools import make_mail, wait_until
 
@@ -227,3 +228,28 @@ def test_serve_processes_at_start_what_an_earlier_run_left(
     wait_until(lambda: _statuses(app, ids) == {"done": 4}, 30)
     gw.stop()
     assert _count(app, Ticket) == 4
+
+
+def test_a_message_whose_processes_keep_dying_is_quarantined_not_released(
+    lite_app: Any,
+) -> None:
+    """The same rule as for children: poll --once or serve killed by the same message
+    over and over must not be restarted into it forever."""
+    app = lite_app()
+    [inbox_id] = _store(app, 1, "poison-run")
+    with app.db.transaction() as s:
+        s.execute(
+            update(InboxItem)
+            .where(InboxItem.id == inbox_id)
+            .values(
+                status="processing",
+                claimed_by=process_identity(_a_dead_pid()),
+                attempts=MAX_CLAIMS,
+            )
+        )
+    with app.db.transaction() as s:
+        assert queries.release_dead_claims(s, app.host) == 0
+    with app.db.transaction() as s:
+        item = s.get(InboxItem, inbox_id)
+        assert item is not None and item.status == "quarantined"
+        assert "died" in (item.error or "")

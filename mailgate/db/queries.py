@@ -19,6 +19,7 @@ from mailgate.db.models import (
     Ticket,
 )
 from mailgate.mail.compose import Outgoing
+from mailgate.model import Outcome
 
 
 def refusals_sent_since(session: Session, sender: str, since: dt.datetime) -> int:
@@ -73,6 +74,9 @@ def claim_inbox_items(
     ).all()
 
 
+MAX_CLAIMS = 3  # claims of an item whose processor died before it is quarantined
+
+
 def release_dead_claims(session: Session, host: str) -> int:
     """Put back to pending the items claimed by processes of ``host`` that no longer
     run (claims are ``host:pid``): a killed ``poll --once`` or serve leaves its batch
@@ -87,11 +91,32 @@ def release_dead_claims(session: Session, host: str) -> int:
         .distinct()
     ).all()
     dead = [o for o in owners if o is not None and not _pid_alive(o.rpartition(":")[2])]
-    if not dead:
+    return release_claims(session, dead, "the process that was processing this message died")
+
+
+def release_claims(
+    session: Session, owners: Sequence[str], error: str, ids: Sequence[int] | None = None
+) -> int:
+    """Put back to pending the items (of ``ids``, or all) that ``owners`` claimed and
+    will never finish; an item claimed ``MAX_CLAIMS`` times is quarantined with
+    ``error`` instead, so a message that kills whoever processes it stops there.
+    Returns how many were put back."""
+    if not owners:
         return 0
+    theirs = [InboxItem.status == "processing", InboxItem.claimed_by.in_(owners)]
+    if ids is not None:
+        theirs.append(InboxItem.id.in_(ids))
+    session.execute(
+        update(InboxItem)
+        .where(*theirs, InboxItem.attempts >= MAX_CLAIMS)
+        .values(
+            status="quarantined", outcome=str(Outcome.QUARANTINED), error=error, claimed_until=None
+        )
+        .execution_options(synchronize_session=False)
+    )
     result = session.execute(
         update(InboxItem)
-        .where(InboxItem.status == "processing", InboxItem.claimed_by.in_(dead))
+        .where(*theirs)
         .values(status="pending", claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )

@@ -30,18 +30,14 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from typing import Any
 
-from sqlalchemy import update
-
 from mailgate.app import process_identity
 from mailgate.config import Settings
+from mailgate.db import queries
 from mailgate.db.engine import Database
-from mailgate.db.models import InboxItem
 from mailgate.ingest.result import Result
-from mailgate.model import Outcome
 
 log = logging.getLogger("mailgate.workers")
 
-MAX_CLAIMS = 3  # a message that was being processed when a child died this often is quarantined
 BATCH = 64  # stored messages processed together (by a child, or by serve without children)
 _STOP = -1
 CHECK_INTERVAL = 0.5  # seconds between looks for a dead child
@@ -282,22 +278,5 @@ class ProcessPool:
         assert self._db is not None, "the pool was started"
         error = f"the processing worker died (exit code {exitcode}) while processing this message"
         with self._db.transaction() as session:
-            mine = (InboxItem.status == "processing") & (InboxItem.claimed_by == child.owner)
-            session.execute(
-                update(InboxItem)
-                .where(InboxItem.id.in_(held), mine, InboxItem.attempts >= MAX_CLAIMS)
-                .values(
-                    status="quarantined",
-                    outcome=str(Outcome.QUARANTINED),
-                    error=error,
-                    claimed_until=None,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            session.execute(
-                update(InboxItem)
-                .where(InboxItem.id.in_(held), mine)
-                .values(status="pending", claimed_by=None, claimed_until=None)
-                .execution_options(synchronize_session=False)
-            )
+            queries.release_claims(session, [child.owner], error, ids=held)
         return held
