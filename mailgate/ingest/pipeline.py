@@ -170,9 +170,9 @@ def process_batch(app: App, ids: list[int], *, now: dt.datetime | None = None) -
                 if _refers_to(mail, group):
                     results.update(_write_group(app, group))
                     group = []
-                planned = _plan(app, reader, registry, row, mail, at, started)
-                if planned is not None:
-                    group.append(planned)
+                routed = _route(app, reader, mail, row.received_at, registry)
+                if _is_new_request(app, *routed):
+                    group.append(_plan(app, row, mail, routed[0], at, started))
                     if len(group) >= GROUP_LIMIT:  # bounds the lock hold and the memory
                         results.update(_write_group(app, group))
                         group = []
@@ -180,7 +180,7 @@ def process_batch(app: App, ids: list[int], *, now: dt.datetime | None = None) -
                 results.update(_write_group(app, group))
                 group = []
                 with app.db.transaction() as session:
-                    result = _apply(app, session, row.id, mail, row.received_at, at)
+                    result = _apply(app, session, row.id, mail, row.received_at, at, routed)
             except Exception as exc:
                 reader.rollback()  # a failed read must not poison the rest of the batch
                 result = _quarantine(app, row.id, exc)
@@ -299,18 +299,9 @@ def _is_new_request(app: App, facts: Facts, match: TicketMatch | None) -> bool:
 
 
 def _plan(
-    app: App,
-    reader: Session,
-    registry: Registry,
-    row: Any,
-    mail: ParsedMail,
-    now: dt.datetime,
-    started: float,
-) -> _Planned | None:
-    """Classify a new request without writing anything; None for conversation mail."""
-    facts, match = _route(app, reader, mail, row.received_at, registry)
-    if not _is_new_request(app, facts, match):
-        return None
+    app: App, row: Any, mail: ParsedMail, facts: Facts, now: dt.datetime, started: float
+) -> _Planned:
+    """A new request classified (the policy chain is pure), ready for its group."""
     decision = decide(mail, facts, app.chain)
     return _Planned(row.id, row.source, mail, facts, decision, row.received_at, now, started)
 
@@ -331,9 +322,17 @@ def _apply(
     mail: ParsedMail,
     received_at: dt.datetime,
     now: dt.datetime,
+    routed: tuple[Facts, TicketMatch | None] | None = None,
 ) -> Result:
-    """One message in the caller's transaction, whatever it is."""
-    facts, match = _route(app, session, mail, received_at)
+    """One message in the caller's transaction, whatever it is. ``routed``: its facts
+    and ticket match as the batch's reading session found them (not looked up again)."""
+    facts, match = routed if routed is not None else _route(app, session, mail, received_at)
+    if match is not None:  # the ticket as this transaction's session holds it
+        found = session.get(Ticket, match.ticket.id)
+        if found is None:  # gone since the batch read it: look again
+            facts, match = _route(app, session, mail, received_at)
+        else:
+            match = dataclasses.replace(match, ticket=found)
     parent: Ticket | None = None
     if match is not None:
         ticket = match.ticket
