@@ -98,6 +98,13 @@ def cmd_sla_due(args: argparse.Namespace, app: App) -> int:
     received = args.received or _now(args)
     due = response_due(received, args.tier, args.level, app.calendar)
     steps = plan(received, args.tier, args.level, app.calendar, app.settings.escalation)
+    timeline = (
+        explain(
+            received, args.tier, args.level, app.calendar, thresholds=[s.fraction for s in steps]
+        )
+        if args.explain
+        else None
+    )
     if args.json:
         data: dict[str, Any] = {
             "tier": args.tier,
@@ -117,30 +124,12 @@ def cmd_sla_due(args: argparse.Namespace, app: App) -> int:
                 for s in steps
             ],
         }
-        if args.explain:
-            data["timeline"] = _timeline_json(
-                explain(
-                    received,
-                    args.tier,
-                    args.level,
-                    app.calendar,
-                    thresholds=[s.fraction for s in steps],
-                )
-            )
+        if timeline is not None:
+            data["timeline"] = _timeline_json(timeline)
         _print_json(data)
         return 0
-    if args.explain:
-        print(
-            render_text(
-                explain(
-                    received,
-                    args.tier,
-                    args.level,
-                    app.calendar,
-                    thresholds=[s.fraction for s in steps],
-                )
-            )
-        )
+    if timeline is not None:
+        print(render_text(timeline))
         return 0
     print(f"{args.tier.capitalize()} L{args.level} received {_at(received, app)}")
     print(f"  due          {_at(due, app)}")
