@@ -59,6 +59,7 @@ from mailgate.ingest.imap import ImapMailbox, ImapPoller, IntakeSink, PollResult
 from mailgate.ingest.imap_service import InboxSink  # noqa: E402
 from mailgate.subscriptions import apply_rows, read_rows  # noqa: E402
 from tests.support.dovecot import DovecotServer, MailboxHandle, sample_message  # noqa: E402
+from tests.support.mailtools import toml_value  # noqa: E402
 
 SUBSCRIPTION = "SUB-12345"
 # The registry: sample_message() writes from customer<n>@example.com.
@@ -122,14 +123,6 @@ def load_sink_factory(spec: str | None) -> Callable[[Path], IntakeSink]:
 def count(app: App, model: Any, *where: Any) -> int:
     with app.db.transaction() as session:
         return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))
 
 
 def write_config(

@@ -45,7 +45,7 @@ from tests.support.dovecot import (
     wait_for,
 )
 from tests.support.imap_sink import inbox_app
-from tests.support.mailtools import free_port, make_mail
+from tests.support.mailtools import free_port, make_mail, toml_value
 
 pytestmark = pytest.mark.dovecot
 
@@ -118,14 +118,6 @@ def exactly_one_ticket_and_ack_each(app: App, raws: list[bytes]) -> None:
     assert all(a.recipients == ["jane@acme.example"] for a in sent)
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))
-
-
 def write_config(
     path: Path, app: App, *mailboxes: ImapMailbox, log_level: str = "INFO", workers: int = 1
 ) -> Path:
@@ -134,20 +126,20 @@ def write_config(
         "[processing]",
         f"workers = {workers}",
         "[database]",
-        f"url = {_toml(app.settings.database.url)}",
+        f"url = {toml_value(app.settings.database.url)}",
         "auto_migrate = false",
         "[smtp]",
         "port = 0",
         "[outbox]",
-        f"maildir = {_toml(app.settings.outbox.maildir)}",
+        f"maildir = {toml_value(app.settings.outbox.maildir)}",
         "[digest]",  # a digest falling due mid-test would add outbox rows
         "enabled = false",
         "[logging]",
-        f"level = {_toml(log_level)}",
+        f"level = {toml_value(log_level)}",
     ]
     for mailbox in mailboxes:
         lines.append("[[imap.mailboxes]]")
-        lines += [f"{k} = {_toml(v)}" for k, v in mailbox_config(mailbox).items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in mailbox_config(mailbox).items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

@@ -132,13 +132,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float
 # ---------------------------------------------------------------- config files and relays
 
 
-def _toml_value(value: object) -> str:
+def toml_value(value: object) -> str:
+    """One TOML value: a bool, number, string or list of them."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -150,7 +151,7 @@ def to_toml(data: dict[str, object], prefix: str = "") -> str:
     if scalars:
         if prefix:
             out.append(f"[{prefix}]")
-        out += [f"{k} = {_toml_value(v)}" for k, v in scalars]
+        out += [f"{k} = {toml_value(v)}" for k, v in scalars]
         out.append("")
     for key, value in tables:
         out.append(to_toml(value, f"{prefix}.{key}" if prefix else key))  # type: ignore[arg-type]
