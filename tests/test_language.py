@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 import mailgate.policy
 from mailgate.errors import ConfigValueError
-from mailgate.policy import language
+from mailgate.policy import casefold, language
+from mailgate.policy.casefold import CASE_TRAPS
 from mailgate.policy.language import (
     LanguageSettings,
     LanguageVerdict,
@@ -631,13 +632,13 @@ def test_pattern_hints_never_hide_a_match_in_the_corpus() -> None:
 
 
 def test_lower_case_search_agrees_with_ignorecase_on_every_character() -> None:
-    """Outside ``_CASE_TRAPS``, str.lower() maps every character to one character that
+    """Outside ``CASE_TRAPS``, str.lower() maps every character to one character that
     the case-sensitive patterns match exactly where re.IGNORECASE matches the original."""
     patterns = [v for v in vars(language).values() if isinstance(v, language._AnyCase)]
     sources = "".join(p.lower_case.pattern for p in patterns)
     assert sources == sources.lower()
     every = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
-    safe = language._CASE_TRAPS.sub("", every)
+    safe = CASE_TRAPS.sub("", every)
     lowered = safe.lower()
     assert len(lowered) == len(safe)
     for category in (r"\w", r"\d", r"\s"):  # what \b, \d and \s see stays the same
@@ -665,7 +666,7 @@ def test_lower_case_search_agrees_with_ignorecase_on_every_character() -> None:
     ],
 )
 def test_lower_case_fast_path_finds_what_ignorecase_finds(text: str) -> None:
-    lowered = language._lowered(text)
+    lowered = casefold.lowered(text)
     for pattern in (v for v in vars(language).values() if isinstance(v, language._AnyCase)):
         found = pattern.ignore_case.search(text) is not None
         assert pattern.found(text, lowered) == pattern.found(text, None) == found

@@ -24,6 +24,8 @@ from mailgate.mail.parse import parse_message
 from mailgate.mail.quotes import own_text
 from mailgate.mail.subject import compile_subscription_pattern, read_tags, ticket_tag_pattern
 from mailgate.policy import scope
+from mailgate.policy.casefold import CASE_TRAPS
+from mailgate.policy.casefold import lowered as lower_case
 from mailgate.policy.chain import build_chain
 from mailgate.policy.facts import Facts
 from mailgate.policy.rule import Hit
@@ -34,7 +36,6 @@ from mailgate.policy.scope import (
     ScopePattern,
     ScopeSettings,
     literal_prefilter,
-    lower_case,
     lower_case_pattern,
 )
 from mailgate.policy.settings import PolicySettings
@@ -197,7 +198,7 @@ def test_lower_case_agrees_with_ignorecase_on_every_character() -> None:
     maps exactly the characters IGNORECASE equates with an ASCII character (or class of
     them) to its lower case. A final sigma (lower-cased to ς, not σ) is in the text too."""
     every = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
-    safe = scope._CASE_TRAPS.sub("", every) + " ΟΔΟΣ ΣΑΣ "
+    safe = CASE_TRAPS.sub("", every) + " ΟΔΟΣ ΣΑΣ "
     lowered = safe.lower()
     assert len(lowered) == len(safe)
     assert lower_case(safe) == lowered

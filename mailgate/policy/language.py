@@ -38,6 +38,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from mailgate.errors import ConfigValueError
+from mailgate.policy import casefold
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -578,20 +579,12 @@ def _clean_inline(line: str) -> str:
 # prose_only, part 5: paragraphs that are footers or signature blocks
 # ======================================================================================
 
-# These footer patterns ignore case, and re searches slowly for such a pattern: it cannot
-# skip ahead to a character that may start a match. So their sources are in lower case
-# and each is also compiled case-sensitively, to search the lower-cased text: the same
-# answer several times faster, wherever str.lower() equates the characters that
-# re.IGNORECASE does. It does not for these, and a text with one takes the slow path:
-# İ (lower-cased to two characters), dotless ı and long ſ (to IGNORECASE, i and s), and
-# the old Cyrillic forms U+1C80-U+1C88 (в, д, о, с, т, ъ, ѣ, ꙋ). IGNORECASE equates
-# Greek letter variants too (ϐ, ς, ...): they belong here if a Greek word is added.
-# tests/test_language.py checks this on every Unicode character.
-_CASE_TRAPS = re.compile("[\u0130\u0131\u017f\u1c80-\u1c88]")
+# These footer patterns ignore case: their sources are in lower case, and each is also
+# compiled case-sensitively to search the lower-cased text (mailgate/policy/casefold.py).
 
 
 class _AnyCase:
-    """A case-insensitive pattern, its source in lower case, with the fast path above."""
+    """A case-insensitive pattern, its source in lower case, with the casefold fast path."""
 
     __slots__ = ("ignore_case", "lower_case")
 
@@ -600,15 +593,10 @@ class _AnyCase:
         self.lower_case = re.compile(pattern)
 
     def found(self, text: str, lowered: str | None) -> bool:
-        """Whether the pattern occurs in ``text``; ``lowered`` is ``_lowered(text)``."""
+        """Whether the pattern occurs in ``text``; ``lowered`` is ``casefold.lowered(text)``."""
         if lowered is None:
             return self.ignore_case.search(text) is not None
         return self.lower_case.search(lowered) is not None
-
-
-def _lowered(text: str) -> str | None:
-    """``text.lower()``, or None when it cannot stand in for re.IGNORECASE."""
-    return None if _CASE_TRAPS.search(text) else text.lower()
 
 
 # Alternatives that start with \b are grouped: one failed \b inside a word then rules
@@ -639,7 +627,7 @@ _ENVIRONMENT = re.compile(r"environment|environnement|Umwelt|ambiente|milieu|śr
 
 
 def _is_disclaimer(text: str) -> bool:
-    lowered = _lowered(text)
+    lowered = casefold.lowered(text)
     return (
         (_CONFIDENTIAL.found(text, lowered) and _RECIPIENT.found(text, lowered))
         or _REGISTRY.found(text, lowered)

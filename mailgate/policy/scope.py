@@ -103,13 +103,8 @@ def _whitespace_tolerant(pattern: str) -> str:
 #   compiled case-sensitively to search the lower-cased text: the same match, up to
 #   three times faster, as re can then skip to the characters that may start one.
 #
-# Both rest on str.lower() mapping every character that re.IGNORECASE equates with an
-# ASCII character to that character's lower case (the Kelvin sign K to k), leaving \w, \d
-# and \s alone and the length unchanged, except for these three: İ (lower-cased to two
-# characters, i and a combining dot), dotless ı and long ſ (to IGNORECASE, i and s). A
-# text with one is searched the plain way. tests/test_scope_prefilter.py checks this on
-# every Unicode character.
-_CASE_TRAPS = re.compile("[\u0130\u0131\u017f]")
+# Both rest on str.lower() standing in for re.IGNORECASE (mailgate/policy/casefold.py):
+# a text where it cannot is searched the plain way.
 _MIN_LENGTH = 3  # shorter strings ("an", "go", "c#") are in nearly every mail
 _MAX_STRINGS = 48  # more `in` checks than that cost about as much as the search saves
 _MAX_SETS = 3  # the most selective few decide almost always
@@ -284,7 +279,7 @@ def _piece_same(op: Any, av: Any) -> bool:
 
 def lower_case_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """``pattern`` (compiled with re.IGNORECASE) compiled without it, when it matches
-    ``lower_case(text)`` exactly where ``pattern`` matches ``text``; None otherwise."""
+    ``casefold.lowered(text)`` exactly where ``pattern`` matches ``text``; None otherwise."""
     if pattern.flags & (re.ASCII | re.LOCALE) or not pattern.flags & re.IGNORECASE:
         return None
     if not _same_on_lower_case(_parser.parse(pattern.pattern, pattern.flags)):
@@ -292,16 +287,6 @@ def lower_case_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     case_sensitive = re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
     # An inline (?i) at the start would turn IGNORECASE back on.
     return None if case_sensitive.flags & re.IGNORECASE else case_sensitive
-
-
-def lower_case(text: str) -> str | None:
-    """``text.lower()``, or None when it cannot stand in for re.IGNORECASE."""
-    if not text.isascii() and _CASE_TRAPS.search(text):
-        return None
-    lowered = text.lower()
-    # Equal lengths give equal spans; without a trap they are equal (checked by the tests
-    # for this Unicode version); a later one might add another such character.
-    return lowered if len(lowered) == len(text) else None
 
 
 @dataclass(frozen=True)
@@ -317,7 +302,7 @@ class ScopePattern:
         return cls(regex, literal_prefilter(regex), lower_case_pattern(regex))
 
     def find(self, text: str, lowered: str | None) -> tuple[int, int] | None:
-        """The span of ``regex.search(text)``; ``lowered`` is ``lower_case(text)``."""
+        """The span of ``regex.search(text)``; ``lowered`` is ``casefold.lowered(text)``."""
         if lowered is not None:
             for strings in self.prefilter:
                 if not any(s in lowered for s in strings):

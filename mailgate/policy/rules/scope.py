@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailgate.model import ParsedMail
+from mailgate.policy.casefold import lowered as lower_cased
 from mailgate.policy.facts import Facts
 from mailgate.policy.rule import Hit
-from mailgate.policy.scope import ScopeCategory, lower_case
+from mailgate.policy.scope import ScopeCategory
 
 
 def _excerpt(text: str, span: tuple[int, int]) -> str:
@@ -26,7 +27,7 @@ class ScopeRule:
         if not self.category.enabled:
             return None
         text = facts.tags.clean + "\n" + facts.prose
-        lowered = lower_case(text)
+        lowered = lower_cased(text)
         strong, weak = self.category.searchable
         for strength, patterns in (("strong", strong), ("weak", weak)):
             for pattern in patterns:
