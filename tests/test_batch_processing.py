@@ -132,15 +132,57 @@ def test_a_reply_between_new_requests_keeps_its_place(app: App) -> None:
 
 def test_the_daily_refusal_limit_holds_inside_one_batch(make_app: Any) -> None:
     app = make_app({"policy": {"refusals_per_sender_per_day": 2}})
+    pat = "Pat <pat@elsewhere.example>"
+    earlier = make_mail(message_id="p-0@elsewhere.example", sender=pat)
+    pipeline.process_batch(app, _store(app, [earlier]), now=MONDAY_0900)
     raws = [
         make_mail(message_id=f"r-{i}@nowhere.example", sender="Sam <sam@nowhere.example>")
         for i in range(4)
     ]
+    raws[1:1] = [make_mail(message_id=f"p-{i}@elsewhere.example", sender=pat) for i in (1, 2)]
     results = pipeline.process_batch(app, _store(app, raws), now=MONDAY_0900)
     assert {r.outcome for r in results} == {Outcome.REJECTED}
     with app.db.transaction() as s:
-        states = s.scalars(select(OutboxMessage.state).order_by(OutboxMessage.id)).all()
-    assert states == ["pending", "pending", "suppressed", "suppressed"]
+        rows = s.execute(
+            select(OutboxMessage.recipients, OutboxMessage.state).order_by(OutboxMessage.id)
+        ).all()
+    states = [(recipients[0][:3], state) for recipients, state in rows]
+    # Each sender's count is their own: Pat had one refusal earlier the same day.
+    assert states == [
+        ("pat", "pending"),
+        ("sam", "pending"),
+        ("pat", "pending"),
+        ("pat", "suppressed"),
+        ("sam", "pending"),
+        ("sam", "suppressed"),
+        ("sam", "suppressed"),
+    ]
+
+
+def test_the_refusal_count_reads_only_the_senders_refusals(lite_app: Any) -> None:
+    """The count goes from the sender's decisions to their outbox rows by index, not
+    through every refusal ever queued (which made each refusal slower as the outbox
+    grew)."""
+    app = lite_app()
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "count(outbox.id)" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(app.db.engine, "before_cursor_execute", record)
+    raw = make_mail(message_id="q-1@nowhere.example", sender="Sam <sam@nowhere.example>")
+    pipeline.process_batch(app, _store(app, [raw]), now=MONDAY_0900)
+    event.remove(app.db.engine, "before_cursor_execute", record)
+    assert len(seen) == 1
+    statement, parameters = seen[0]
+    with app.db.engine.connect() as conn:
+        cursor = conn.connection.cursor()
+        plan = " | ".join(
+            str(row[-1]) for row in cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+        )
+    assert "ix_outbox_decision_id" in plan, plan
+    assert "ix_outbox_kind" not in plan, plan
 
 
 def test_a_message_that_breaks_the_group_write_is_quarantined_alone(

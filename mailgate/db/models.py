@@ -176,7 +176,8 @@ class OutboxMessage(Base):
     dedupe_key: Mapped[str] = mapped_column(CleanString(255), unique=True)
     message_id: Mapped[str] = mapped_column(CleanString(998), unique=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
-    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    # Indexed: the daily refusal limit counts a sender's refusals through it.
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)
     ticket: Mapped[Ticket | None] = relationship()
     decision: Mapped[Decision | None] = relationship()
     mail_from: Mapped[str] = mapped_column(CleanString(320))

@@ -641,12 +641,18 @@ def _apply_refusal_limit(
     processes can both send the day's last one. The latest ones are the ones held back."""
     limit = app.settings.policy.refusals_per_sender_per_day
     tz = ZoneInfo(app.settings.sla.timezone)
+    by_day: dict[dt.datetime, list[str]] = {}  # one count per policy-zone day in the group
     for sender, rows in refusals.items():
         local = rows[-1][0].now.astimezone(tz)
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
-        over = queries.refusals_sent_since(session, sender, day_start) - limit
-        for _, out in rows[len(rows) - min(max(over, 0), len(rows)) :]:
-            out.state, out.next_attempt_at = "suppressed", None
+        by_day.setdefault(day_start, []).append(sender)
+    for day_start, senders in by_day.items():
+        sent = queries.refusals_sent_since(session, senders, day_start)
+        for sender in senders:
+            rows = refusals[sender]
+            over = sent.get(sender, 0) - limit
+            for _, out in rows[len(rows) - min(max(over, 0), len(rows)) :]:
+                out.state, out.next_attempt_at = "suppressed", None
 
 
 def refusal_context(app: App, mail: ParsedMail, facts: Facts, decision: Decision) -> dict[str, Any]:
