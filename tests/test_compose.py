@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import random
 import re
+import string
 from email import policy as email_policy
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
-from mailgate.mail.compose import LOOP_HEADER, Composer, Outgoing, make_environment, one_line
+from mailgate.mail.compose import (
+    _POLICY,
+    LOOP_HEADER,
+    Composer,
+    Outgoing,
+    make_environment,
+    one_line,
+)
 from mailgate.model import Address, Attachment
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
@@ -391,3 +400,21 @@ def test_a_sender_name_with_a_comma_or_special_stays_one_recipient(
     assert out.recipients == ("jean.dupont@acme.example",)
     [address] = parse(out)["To"].addresses
     assert (address.display_name, address.addr_spec) == (name, "jean.dupont@acme.example")
+
+
+def test_headers_on_one_line_are_written_as_compat32_folding_writes_them() -> None:
+    """The composer's policy writes a single ASCII line within 998 characters itself
+    instead of through email.header.Header: byte for byte what compat32 writes, at and
+    around the limit, with the characters folding treats specially."""
+    reference = email_policy.compat32.clone(linesep="\r\n", max_line_length=998)
+    rnd = random.Random(5)
+    alphabet = string.ascii_letters + string.digits + " \t=?<>\"',;:()[]@.-_/\\"
+    fast = 0
+    for _ in range(5000):
+        length = rnd.choice([0, 1, 5, 80, 200, 979, 980, 981, 983, 990, 996, 1000, 1200])
+        value = "".join(rnd.choice(alphabet) for _ in range(length))
+        value = rnd.choice(["", " "]) + value + rnd.choice(["", " ", "\t"])
+        name = rnd.choice(["Subject", "To", "X-Auto-Response-Suppress", "References"])
+        assert _POLICY.fold_binary(name, value) == reference.fold_binary(name, value), value
+        fast += len(name) + 2 + len(value) <= 998
+    assert 1000 < fast < 5000  # both sides of the limit were tried

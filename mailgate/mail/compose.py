@@ -18,11 +18,18 @@ from email.charset import Charset
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.policy import compat32
+from email.policy import Compat32
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    select_autoescape,
+)
 
 from mailgate.model import Attachment
 from mailgate.resources import templates_dir
@@ -39,7 +46,27 @@ LOOP_HEADER = "X-Mailgate-Loop"
 # "[IREX-000123] ..." subject right after "Subject:", and some clients then show it with
 # a leading space.
 _MAX_LINE = 998
-_POLICY = compat32.clone(linesep="\r\n", max_line_length=_MAX_LINE)
+
+
+class _Policy(Compat32):
+    """compat32 that writes a header fitting on one line as it is. compat32 builds an
+    ``email.header.Header`` to fold every header, which was a third of the time the
+    generator took; for a single ASCII line within the limit its result is the value
+    itself. Anything else (long lines, 8-bit data) is folded by compat32 as before."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and "\r" not in value
+            and "\n" not in value
+            and len(name) + 2 + len(value) <= _MAX_LINE
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_POLICY = _Policy(linesep="\r\n", max_line_length=_MAX_LINE)
 _UTF8 = Charset("utf-8")
 _ENCODED_WORD = 75  # RFC 2047 2: the longest an encoded-word may be
 _HIGH_BYTES = bytes(range(128, 256))
@@ -201,6 +228,8 @@ class Composer:
         self.support_name = support_name
         self.id_domain = id_domain
         self.env = environment or make_environment()
+        # Templates are read once, at their first use (edits take effect on restart).
+        self._templates: dict[str, tuple[Template, Template | None]] = {}
 
     def new_message_id(self, label: str) -> str:
         """A Message-ID we recognise as ours: ``mg.<label>.<random>@<our domain>``."""
@@ -209,12 +238,19 @@ class Composer:
 
     def render(self, template: str, context: Mapping[str, Any]) -> tuple[str, str | None]:
         """Text body (required) and HTML body (when ``<template>.html.j2`` exists)."""
-        text = self.env.get_template(f"{template}.txt.j2").render(**context)
-        try:
-            html_template = self.env.get_template(f"{template}.html.j2")
-        except Exception:  # jinja2.TemplateNotFound: text-only template
-            return text, None
-        return text, html_template.render(**context)
+        pair = self._templates.get(template)
+        if pair is None:
+            # Looked up once per name: the loader stats the file on every lookup, and a
+            # text-only template's missing HTML file was searched for on every message.
+            text_template = self.env.get_template(f"{template}.txt.j2")
+            try:
+                html_template: Template | None = self.env.get_template(f"{template}.html.j2")
+            except TemplateNotFound:
+                html_template = None
+            pair = self._templates[template] = (text_template, html_template)
+        text_template, html_template = pair
+        html = html_template.render(**context) if html_template is not None else None
+        return text_template.render(**context), html
 
     def compose(
         self,
