@@ -1,5 +1,6 @@
 """GatewaySMTP's bulk DATA reader, over real sockets on 127.0.0.1, against aiosmtpd's own
-line-by-line reader: the same stored bytes and the same replies, whatever the chunking."""
+line-by-line reader: the same stored bytes and the same replies, whatever the chunking.
+And its reading of MAIL FROM / RCPT TO paths, against aiosmtpd's."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailgate.ingest.smtp import GatewaySMTP
+from mailgate.ingest.smtp import _SIMPLE_PATH, GatewaySMTP
 from tests.support.mailtools import free_port
 
 TIMEOUT = 10.0
@@ -531,3 +532,59 @@ def test_legacy_process_message_handler(start_pair):
     for server in (ours, stock):
         assert _replies_for(server, [b".x\r\n"]) == ["250 OK"]
         assert server.messages == [b".x\r\n"]  # sent as "..x", unstuffed
+
+
+def _path_argument(rnd: random.Random) -> str:
+    """A MAIL FROM / RCPT TO argument: mostly what clients send, sometimes odd."""
+    local = rnd.choice(["jean", "j.dupont", "ops+irex", "a_b", "x-y", "o'brien", "A1"])
+    domain = rnd.choice(["acme.example", "mail.irex.example", "localhost"])
+    if rnd.random() < 0.1:
+        local = rnd.choice(['"j dupont"', "a..b", ".a", "a.", '"x"', "(c)a", "é"])
+    if rnd.random() < 0.1:
+        domain = rnd.choice(["[192.0.2.1]", "a..b", ".x", "é.example"])
+    path = f"{local}@{domain}"
+    if rnd.random() < 0.05:
+        path = rnd.choice(["", "@a.example:j@b.example", "j", "j@", "@b"])
+    arg = f"<{path}>"
+    arg += rnd.choice(
+        [
+            "",
+            "",
+            " SIZE=28000",
+            "  BODY=8BITMIME SMTPUTF8",
+            "\tSIZE=1",
+            "SIZE=1",
+            " (comment) SIZE=2",
+            " ",
+            "> x",
+        ]
+    )
+    return rnd.choice(["", "", " "]) + arg if rnd.random() < 0.1 else arg
+
+
+def test_paths_are_read_as_aiosmtpd_reads_them() -> None:
+    """Plain ``<local@domain>`` paths are read by a regular expression instead of the
+    email package's header parser: the same address, parameters and refusals (or the
+    same exception) as aiosmtpd for every argument, with and without a local-part
+    limit."""
+
+    class Handler:
+        pass
+
+    stock, ours = SMTP(Handler()), GatewaySMTP(Handler())
+    rnd = random.Random(11)
+
+    def outcome(read: Callable[[str], Any], arg: str) -> Any:
+        try:
+            return read(arg)
+        except Exception as exc:  # aiosmtpd itself raises on some odd paths
+            return type(exc)
+
+    plain = 0
+    for _ in range(3000):
+        arg = _path_argument(rnd)
+        for limit in (0, 4):
+            stock.local_part_limit = ours.local_part_limit = limit
+            assert outcome(ours._getaddr, arg) == outcome(stock._getaddr, arg), (arg, limit)
+        plain += _SIMPLE_PATH.fullmatch(arg) is not None
+    assert 1000 < plain < 3000  # both ways of reading were tried, the quick one often

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from warnings import warn
@@ -27,6 +28,14 @@ StoreFn = Callable[[bytes, str, str | None, tuple[str, ...], dt.datetime], Store
 _END = b"\r\n.\r\n"  # end of data: a line that is just "." (RFC 5321 4.1.1.4)
 _TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 _TOO_MUCH = "552 Error: Too much mail data"
+
+
+# "<local@domain>" with dot-atom parts (RFC 5321 4.1.2), then nothing or parameters.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_PATH = re.compile(
+    rf"<({_ATOM}(?:\.{_ATOM})*)@({_ATOM}(?:\.{_ATOM})*)>(?:[ \t]+([^ \t(].*))?",
+    re.DOTALL,
+)
 
 
 def _partial_end(tail: bytes) -> int:
@@ -52,6 +61,21 @@ class GatewaySMTP(SMTP):
         if status.startswith("552 Error"):
             status = "552 5.3.4 Message too big for this system"
         await super().push(status)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The address of MAIL FROM / RCPT TO and the parameters after it.
+
+        aiosmtpd parses every path with the email package's RFC 5322 header parser,
+        about 0.15 ms a command. A plain ``<local@domain>`` (dot-atoms, as nearly every
+        client sends) gives that parser's answer by a regular expression; anything else
+        (quoted local parts, address literals, comments, the null path) goes to it."""
+        simple = _SIMPLE_PATH.fullmatch(arg)
+        if simple is None:
+            return super()._getaddr(arg)
+        local, domain, rest = simple.groups()
+        if self.local_part_limit and len(local) > self.local_part_limit:
+            return None, None
+        return f"{local}@{domain}", rest or ""
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
