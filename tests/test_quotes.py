@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailgate.mail import quotes
 from mailgate.mail.html import html_to_text, strip_html_reply
 from mailgate.mail.quotes import Stripped, own_text, strip_reply
 
@@ -605,3 +607,28 @@ def test_one_megabyte_bodies_return() -> None:
     assert strip_html_reply(html).startswith("word & bold link <https://x.example>")
     assert html_to_text("<blockquote type=cite>" * 20_000 + "deep")
     assert re.fullmatch(r"(?:> )+deep", html_to_text("<blockquote type=cite>" * 2_000 + "deep"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_every_line_a_closing_pattern_matches_passes_the_combined_prefilter(data: Any) -> None:
+    """_is_closing tries the 121 closing patterns only on lines the one combined
+    pattern matches; every line that any closing pattern matches must pass it."""
+    closing = data.draw(st.sampled_from(quotes._CLOSINGS))
+    line = data.draw(st.from_regex(closing, fullmatch=True))
+    assert quotes._ANY_CLOSING is not None
+    assert quotes._ANY_CLOSING.match(line) is not None, (closing.pattern, line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Best regards, Jean", "Thanks in advance", "Mit freundlichen Grüßen", "Cordialement",
+     "Thanks for the quick fix, it works", "Regardless of the patch", "/opt/irex/bin",
+     "Best", "Bestätigung folgt", "Kind regards,", "Saludos cordiales Ana"],
+)  # fmt: skip
+def test_the_closing_prefilter_changes_no_verdict(
+    line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_prefilter = quotes._is_closing(line)
+    monkeypatch.setattr(quotes, "_ANY_CLOSING", None)
+    assert quotes._is_closing(line) == with_prefilter

@@ -292,12 +292,27 @@ atenciosamente|(?:melhores )?cumprimentos|obrigad[oa]|abraços?|saudações
 """
 #: One pattern a phrase, tried in turn: an alternation would stop at "thanks" in "thanks in
 #: advance" and never try the longer phrase.
-_CLOSINGS = _compile_each(
-    rf"(?:{phrase})(?!\w)[\s,.!;:\-–—]*(?P<name>.*?)[\s,.!]*"
+_CLOSING_PHRASES = [
+    phrase
     for line in _OWN_CLOSINGS.splitlines() + _library_entries("signatures")
     for phrase in _top_level_alternatives(line)
     if phrase
+]
+_CLOSINGS = _compile_each(
+    rf"(?:{phrase})(?!\w)[\s,.!;:\-–—]*(?P<name>.*?)[\s,.!]*" for phrase in _CLOSING_PHRASES
 )
+
+
+def _any_closing(phrases: list[str]) -> re.Pattern[str] | None:
+    """One pattern that matches at the start of every line some closing pattern matches
+    (each needs its phrase there, then no word character): lines it does not match are
+    not tried against the patterns one by one. None if the phrases do not combine (one
+    that does not compile, or with a named group): then every line is tried."""
+    combined = _compile_each(["(?:" + "|".join(f"(?:{p})" for p in phrases) + r")(?!\w)"])
+    return combined[0] if combined else None
+
+
+_ANY_CLOSING = _any_closing(_CLOSING_PHRASES)
 
 _DISCLAIMER = re.compile(
     r"\W*(?:confidential|confidentiality|disclaimer|caution|privileged|important notice"
@@ -511,6 +526,8 @@ def _is_tagline(clean: str) -> bool:
 def _is_closing(clean: str) -> bool:
     # Starts with a letter: the library's Swedish "/Name" closing would also take "/opt".
     if len(clean) > _MAX_SIGNATURE_LINE or not clean[:1].isalpha():
+        return False
+    if _ANY_CLOSING is not None and _ANY_CLOSING.match(clean) is None:
         return False
     for closing in _CLOSINGS:
         match = closing.fullmatch(clean)
