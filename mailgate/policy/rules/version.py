@@ -33,6 +33,9 @@ _VERSION = (
     r"(?![\d.]*\s*(?:%|[kmgt]i?b\b|[kmg]bit|ms\b|s\b|sec(?:ond)?s?\b|min(?:ute)?s?\b|h\b"
     r"|hours?\b|days?\b|x\b))"
 )
+# What every pattern below needs somewhere (the start of _VERSION): text without it is
+# not searched pattern by pattern.
+_RELEASE_NUMBER = re.compile(r"\d\.\d")
 # Other products whose versions appear in support mail.
 _OTHER = (
     r"java|jdk|jre|openjdk|postgres(?:ql)?|mysql|mariadb|oracle|sql server|mssql|windows"
@@ -130,6 +133,8 @@ def find_version(text: str, form: str = "") -> FoundVersion | None:
     ``text`` is the sender's own lines (``sender_lines``); ``form`` holds their form
     lines ("Version: 7.3.0"), if any.
     """
+    if not (_RELEASE_NUMBER.search(text) or _RELEASE_NUMBER.search(form)):
+        return None
     m = _UPGRADE.search(text)
     if m:
         return _found(m, 3, "upgrade")
