@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, select
 
 from mailgate.app import App
-from mailgate.db.models import InboxItem, Message, OutboxMessage, Ticket
+from mailgate.db.models import Decision, InboxItem, Message, OutboxMessage, Ticket
 from mailgate.ingest import pipeline
 from mailgate.ingest.store import store_raw
 from mailgate.model import Outcome
@@ -87,6 +87,25 @@ def test_new_requests_of_a_batch_are_written_together_in_arrival_order(
     assert items[ids[0]].ticket_id == by_public["IREX-000001"]
     assert items[ids[3]].outcome == "rejected" and items[ids[5]].reason == "automatic"
     assert kinds == {"ack": 6, "rejection": 1}
+    # The rows of each request point at one another (ids are taken from the database in
+    # the order the rows were written): ticket, request message, decision, acknowledgement.
+    with app.db.transaction() as s:
+        for inbox_id in ids:
+            decision = s.scalars(select(Decision).where(Decision.inbox_id == inbox_id)).one()
+            out = s.scalars(select(OutboxMessage).where(OutboxMessage.decision_id == decision.id))
+            if items[inbox_id].ticket_id is None:
+                assert decision.ticket_id is None
+                continue
+            ticket = s.get(Ticket, items[inbox_id].ticket_id)
+            assert ticket is not None and decision.ticket_id == ticket.id
+            request = ticket.messages[0]
+            assert (request.kind, request.inbox_id) == ("request", inbox_id)
+            assert ticket.subject.endswith(f"Question {ids.index(inbox_id)}")
+            [ack] = out.all()
+            assert (ack.kind, ack.ticket_id) == ("ack", ticket.id)
+            assert ack.subject.startswith(f"[{ticket.public_id}] ")
+            assert [m.kind for m in ticket.messages] == ["request", "ack"]
+            assert ticket.messages[1].message_id == ack.message_id
 
 
 def test_a_follow_up_to_a_request_of_the_same_batch_joins_its_ticket(app: App) -> None:

@@ -153,8 +153,6 @@ class Decision(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"), unique=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
-    # Set the object instead of the id to write a ticket and its rows in one flush.
-    ticket: Mapped[Ticket | None] = relationship()
     outcome: Mapped[str] = mapped_column(CleanString(32), index=True)
     reason: Mapped[str | None] = mapped_column(CleanString(64), index=True)
     sender: Mapped[str | None] = mapped_column(CleanString(320), index=True)
@@ -179,7 +177,6 @@ class OutboxMessage(Base):
     # Indexed: the daily refusal limit counts a sender's refusals through it.
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)
     ticket: Mapped[Ticket | None] = relationship()
-    decision: Mapped[Decision | None] = relationship()
     mail_from: Mapped[str] = mapped_column(CleanString(320))
     recipients: Mapped[list[str]] = mapped_column(JSONType)
     subject: Mapped[str] = mapped_column(CleanText)

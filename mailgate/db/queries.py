@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, Row, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -184,6 +185,32 @@ def ticket_by_public_id(session: Session, public_id: str) -> Ticket | None:
     return session.scalar(select(Ticket).where(Ticket.public_id == public_id.upper()))
 
 
+def outbox_values(
+    out: Outgoing,
+    dedupe_key: str,
+    now: dt.datetime,
+    ticket_id: int | None = None,
+    decision_id: int | None = None,
+    state: str = "pending",
+) -> dict[str, Any]:
+    """An outbox row for ``out``: due now when pending."""
+    return {
+        "kind": out.kind,
+        "dedupe_key": dedupe_key,
+        "message_id": out.message_id,
+        "ticket_id": ticket_id,
+        "decision_id": decision_id,
+        "mail_from": out.mail_from,
+        "recipients": list(out.recipients),
+        "subject": out.subject,
+        "raw": out.raw,
+        "state": state,
+        "attempts": 0,
+        "next_attempt_at": now if state == "pending" else None,
+        "created_at": now,
+    }
+
+
 def queue_outgoing(
     session: Session,
     out: Outgoing,
@@ -193,29 +220,12 @@ def queue_outgoing(
     ticket_id: int | None = None,
     decision_id: int | None = None,
     ticket: Ticket | None = None,
-    decision: Decision | None = None,
     state: str = "pending",
 ) -> OutboxMessage:
-    """Add an outgoing mail to the session. ``ticket`` and ``decision`` may be objects not
-    written yet (their ids are filled in by the flush) instead of ``*_id``."""
-    row = OutboxMessage(
-        kind=out.kind,
-        dedupe_key=dedupe_key,
-        message_id=out.message_id,
-        ticket_id=ticket_id,
-        decision_id=decision_id,
-        mail_from=out.mail_from,
-        recipients=list(out.recipients),
-        subject=out.subject,
-        raw=out.raw,
-        state=state,
-        attempts=0,
-        next_attempt_at=now if state == "pending" else None,
-        created_at=now,
-    )
+    """Add an outgoing mail to the session. ``ticket`` may be an object not written yet
+    (its id is filled in by the flush) instead of ``ticket_id``."""
+    row = OutboxMessage(**outbox_values(out, dedupe_key, now, ticket_id, decision_id, state))
     if ticket is not None:
         row.ticket = ticket
-    if decision is not None:
-        row.decision = decision
     session.add(row)
     return row

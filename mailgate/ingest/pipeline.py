@@ -16,7 +16,6 @@ import datetime as dt
 import logging
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,15 +23,11 @@ from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
-from mailgate.conversation.replies import (
-    compose_notification,
-    handle_reply,
-    queue_notification,
-)
+from mailgate.conversation.replies import compose_notification, handle_reply
 from mailgate.conversation.threading import TicketMatch, match_ticket
 from mailgate.db import queries
 from mailgate.db.models import Decision as DecisionRow
-from mailgate.db.models import InboxItem, Message, OutboxMessage, Subscription, Ticket
+from mailgate.db.models import InboxItem, Subscription, Ticket
 from mailgate.db.queries import queue_outgoing
 from mailgate.db.registry import Registry
 from mailgate.ingest.common import (
@@ -41,11 +36,11 @@ from mailgate.ingest.common import (
     base_context,
     coverage_text,
     finish_inbox,
-    finish_inboxes,
     format_due,
 )
 from mailgate.ingest.result import Result
 from mailgate.ingest.store import Stored, store_raw
+from mailgate.ingest.write import Planned, Prepared, write_prepared
 from mailgate.mail.compose import Outgoing
 from mailgate.mail.html import strip_html_reply
 from mailgate.mail.loops import automatic_reason
@@ -152,7 +147,7 @@ def process_batch(app: App, ids: list[int], *, now: dt.datetime | None = None) -
     with app.db.transaction() as session:
         claimed = queries.claim_inbox_items(session, ids, app.owner, utcnow(), CLAIM_LEASE)
     results: dict[int, Result] = {}
-    group: list[_Planned] = []
+    group: list[Planned] = []
     # One reading session and one registry snapshot for the batch's classification; it
     # only reads, and what a group write commits is visible to its next statement.
     with app.db.sessions() as reader:
@@ -263,21 +258,6 @@ def gather_facts(app: App, registry: Registry, mail: ParsedMail, received_at: dt
 # ---------------------------------------------------------------- apply
 
 
-@dataclass
-class _Planned:
-    """A new request, classified and not written yet."""
-
-    inbox_id: int
-    source: str
-    mail: ParsedMail
-    facts: Facts
-    decision: Decision
-    received_at: dt.datetime
-    now: dt.datetime
-    started: float = 0.0
-    parent: Ticket | None = None  # the resolved ticket a late reply follows up
-
-
 def _route(
     app: App,
     session: Session,
@@ -300,13 +280,13 @@ def _is_new_request(app: App, facts: Facts, match: TicketMatch | None) -> bool:
 
 def _plan(
     app: App, row: Any, mail: ParsedMail, facts: Facts, now: dt.datetime, started: float
-) -> _Planned:
+) -> Planned:
     """A new request classified (the policy chain is pure), ready for its group."""
     decision = decide(mail, facts, app.chain)
-    return _Planned(row.id, row.source, mail, facts, decision, row.received_at, now, started)
+    return Planned(row.id, row.source, mail, facts, decision, row.received_at, now, started)
 
 
-def _refers_to(mail: ParsedMail, group: list[_Planned]) -> bool:
+def _refers_to(mail: ParsedMail, group: list[Planned]) -> bool:
     """Whether ``mail`` names a message of the group in In-Reply-To or References (a
     follow-up to a request whose ticket is not written yet must find it)."""
     if not group or not (mail.in_reply_to or mail.references):
@@ -354,9 +334,9 @@ def _apply(
     elif not _is_new_request(app, facts, match):
         return _engineer_without_ticket(app, session, inbox_id, mail, facts, now)
     decision = decide(mail, facts, app.chain)
-    planned = _Planned(inbox_id, "", mail, facts, decision, received_at, now, parent=parent)
+    planned = Planned(inbox_id, "", mail, facts, decision, received_at, now, parent=parent)
     numbers = _take_numbers(app, [planned])
-    return _write_prepared(app, session, [_prepare(app, planned, numbers)])[inbox_id]
+    return write_prepared(app, session, [_prepare(app, planned, numbers)])[inbox_id]
 
 
 def _engineer_without_ticket(
@@ -409,33 +389,7 @@ def _reopen_window_passed(app: App, ticket: Ticket, received_at: dt.datetime) ->
     return received_at - ticket.resolved_at > window
 
 
-def _decision_row(planned: _Planned, outcome: Outcome, ticket: Ticket | None = None) -> DecisionRow:
-    sub_info, _ = resolve_subscription(planned.facts)
-    return DecisionRow(
-        inbox_id=planned.inbox_id,
-        ticket=ticket,
-        outcome=str(outcome),
-        reason=planned.decision.reason,
-        sender=planned.facts.sender,
-        subject=planned.mail.subject[:2000],
-        subscription_id=sub_info.id if sub_info else planned.facts.tags.subscription_id,
-        record=planned.decision.record_json(),
-        created_at=planned.now,
-    )
-
-
-@dataclass
-class _Prepared:
-    """A planned request with everything computed and rendered: only rows to write."""
-
-    planned: _Planned
-    ticket: Ticket | None = None
-    ack: Outgoing | None = None
-    notification: Outgoing | None = None
-    refusal: Outgoing | None = None
-
-
-def _write_group(app: App, group: list[_Planned]) -> dict[int, Result]:
+def _write_group(app: App, group: list[Planned]) -> dict[int, Result]:
     """Write a group of planned requests in one transaction. If that fails, each is
     applied on its own, so one bad message is quarantined and the rest go through."""
     if not group:
@@ -444,7 +398,7 @@ def _write_group(app: App, group: list[_Planned]) -> dict[int, Result]:
         numbers = _take_numbers(app, group)
         prepared = [_prepare(app, p, numbers) for p in group]
         with app.db.transaction() as session:
-            results = _write_prepared(app, session, prepared)
+            results = write_prepared(app, session, prepared)
     except Exception:
         log.warning("writing %d requests together failed; applying each alone", len(group))
         results = {}
@@ -461,7 +415,7 @@ def _write_group(app: App, group: list[_Planned]) -> dict[int, Result]:
     return results
 
 
-def _take_numbers(app: App, group: list[_Planned]) -> dict[int, int]:
+def _take_numbers(app: App, group: list[Planned]) -> dict[int, int]:
     """Ticket numbers for the accepted requests of ``group``, by inbox id, taken in one
     short transaction of their own before anything is rendered."""
     accepted = [p.inbox_id for p in group if p.decision.outcome == "accept"]
@@ -471,17 +425,17 @@ def _take_numbers(app: App, group: list[_Planned]) -> dict[int, int]:
         return dict(zip(accepted, queries.take_ticket_numbers(session, len(accepted)), strict=True))
 
 
-def _prepare(app: App, planned: _Planned, numbers: dict[int, int]) -> _Prepared:
+def _prepare(app: App, planned: Planned, numbers: dict[int, int]) -> Prepared:
     if planned.decision.outcome == "accept":
         return _prepare_ticket(app, planned, numbers[planned.inbox_id])
     mail = planned.mail
     if planned.decision.outcome == "ignore" or mail.sender is None:
-        return _Prepared(planned)
+        return Prepared(planned)
     refusal = compose_refusal(app, mail, planned.facts, planned.decision, planned.now)
-    return _Prepared(planned, refusal=refusal)
+    return Prepared(planned, refusal=refusal)
 
 
-def _prepare_ticket(app: App, planned: _Planned, number: int) -> _Prepared:
+def _prepare_ticket(app: App, planned: Planned, number: int) -> Prepared:
     mail, facts, decision, now = planned.mail, planned.facts, planned.decision, planned.now
     sub_info, _ = resolve_subscription(facts)
     assert sub_info is not None  # the subscription rule refuses otherwise
@@ -545,114 +499,7 @@ def _prepare_ticket(app: App, planned: _Planned, number: int) -> _Prepared:
     notification = compose_notification(
         app, ticket, event="new", text=facts.own_text or mail.text, author=ticket.requester, now=now
     )
-    return _Prepared(planned, ticket=ticket, ack=ack, notification=notification)
-
-
-def _write_prepared(app: App, session: Session, prepared: list[_Prepared]) -> dict[int, Result]:
-    """Add every row of ``prepared`` to the session; the tickets, decisions, messages and
-    outbox rows reach the database in one flush (one INSERT per table)."""
-    results: dict[int, Result] = {}
-    finished: list[tuple[_Planned, Outcome, str | None, Ticket | None]] = []
-    refusals: dict[str, list[tuple[_Planned, OutboxMessage]]] = {}
-    for item in prepared:
-        p = item.planned
-        if item.ticket is not None:
-            results[p.inbox_id] = _write_ticket(app, session, item)
-            finished.append((p, Outcome.TICKET_CREATED, None, item.ticket))
-            continue
-        outcome = Outcome.IGNORED if p.decision.outcome == "ignore" else Outcome.REJECTED
-        row = _decision_row(p, outcome)
-        session.add(row)
-        reason = (
-            p.decision.reason if outcome is Outcome.IGNORED else p.decision.reason or "rejected"
-        )
-        if item.refusal is not None:
-            out = queue_outgoing(
-                session, item.refusal, dedupe_key=f"rejection:{p.inbox_id}", now=p.now, decision=row
-            )
-            refusals.setdefault(p.facts.sender or "", []).append((p, out))
-        sub_info, _ = resolve_subscription(p.facts)
-        results[p.inbox_id] = Result(
-            p.inbox_id,
-            outcome,
-            reason=reason,
-            tier=sub_info.tier if sub_info and outcome is Outcome.REJECTED else None,
-            subscription=row.subscription_id if outcome is Outcome.REJECTED else None,
-            message_id=p.mail.message_id,
-        )
-        finished.append((p, outcome, reason, None))
-    session.flush()  # ticket ids for the inbox rows
-    _apply_refusal_limit(app, session, refusals)
-    finish_inboxes(
-        session,
-        [(p.inbox_id, o, p.now, reason, t.id if t else None) for p, o, reason, t in finished],
-    )
-    return results
-
-
-def _write_ticket(app: App, session: Session, item: _Prepared) -> Result:
-    p, ticket, ack = item.planned, item.ticket, item.ack
-    assert ticket is not None and ack is not None
-    mail, facts = p.mail, p.facts
-    sender = mail.sender
-    assert sender is not None
-    session.add(ticket)
-    ticket.messages.append(
-        Message(
-            inbox_id=p.inbox_id,
-            direction="in",
-            kind="request",
-            message_id=mail.message_id,
-            author=sender.lower,
-            subject=mail.subject[:2000],
-            body_text=facts.own_text or mail.text,
-            public=True,
-            created_at=p.received_at,
-        )
-    )
-    row = _decision_row(p, Outcome.TICKET_CREATED, ticket)
-    session.add(row)
-    queue_outgoing(
-        session, ack, dedupe_key=f"ack:{p.inbox_id}", now=p.now, ticket=ticket, decision=row
-    )
-    ticket.messages.append(
-        Message(
-            direction="out",
-            kind="ack",
-            message_id=ack.message_id,
-            author=app.settings.mail.support_address,
-            subject=ack.subject,
-            body_text="",
-            public=True,
-            created_at=p.now,
-        )
-    )
-    if item.notification is not None:
-        queue_notification(app, session, ticket, item.notification, inbox_id=p.inbox_id, now=p.now)
-    return Result.for_ticket(p.inbox_id, Outcome.TICKET_CREATED, ticket, mail.message_id)
-
-
-def _apply_refusal_limit(
-    app: App, session: Session, refusals: dict[str, list[tuple[_Planned, OutboxMessage]]]
-) -> None:
-    """At most ``refusals_per_sender_per_day`` refusal mails per sender (policy-zone day);
-    the rest stay in the outbox as ``suppressed``. Counted after the flush, so under the
-    write lock and with this group's refusals in the count: neither a group nor two
-    processes can both send the day's last one. The latest ones are the ones held back."""
-    limit = app.settings.policy.refusals_per_sender_per_day
-    tz = ZoneInfo(app.settings.sla.timezone)
-    by_day: dict[dt.datetime, list[str]] = {}  # one count per policy-zone day in the group
-    for sender, rows in refusals.items():
-        local = rows[-1][0].now.astimezone(tz)
-        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
-        by_day.setdefault(day_start, []).append(sender)
-    for day_start, senders in by_day.items():
-        sent = queries.refusals_sent_since(session, senders, day_start)
-        for sender in senders:
-            rows = refusals[sender]
-            over = sent.get(sender, 0) - limit
-            for _, out in rows[len(rows) - min(max(over, 0), len(rows)) :]:
-                out.state, out.next_attempt_at = "suppressed", None
+    return Prepared(planned, ticket=ticket, ack=ack, notification=notification)
 
 
 def refusal_context(app: App, mail: ParsedMail, facts: Facts, decision: Decision) -> dict[str, Any]:
