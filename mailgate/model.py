@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import FrozenInstanceError, dataclass
 from enum import StrEnum
 
 
@@ -66,17 +66,94 @@ class Address:
         return f"{name} <{self.addr}>"
 
 
-@dataclass(frozen=True)
 class Attachment:
+    """One attached file. ``data`` is the decoded content: given to the constructor, or,
+    for ``Attachment.deferred``, decoded on first access and then kept. The parser defers
+    it: most attachments are only listed, and decoding each one is wasted work.
+
+    Immutable like the other values here; equal when all five fields are."""
+
+    __slots__ = ("_data", "_load", "content_id", "content_type", "filename", "inline")
+
     filename: str | None
     content_type: str
-    data: bytes = field(repr=False)
-    inline: bool = False
-    content_id: str | None = None
+    inline: bool
+    content_id: str | None
+    _data: bytes | None
+    _load: Callable[[], bytes] | None
+
+    def __init__(
+        self,
+        filename: str | None,
+        content_type: str,
+        data: bytes,
+        inline: bool = False,
+        content_id: str | None = None,
+    ) -> None:
+        init = object.__setattr__  # the fields cannot be assigned after this
+        init(self, "filename", filename)
+        init(self, "content_type", content_type)
+        init(self, "inline", inline)
+        init(self, "content_id", content_id)
+        init(self, "_data", data)
+        init(self, "_load", None)
+
+    @classmethod
+    def deferred(
+        cls,
+        filename: str | None,
+        content_type: str,
+        load: Callable[[], bytes],
+        *,
+        inline: bool = False,
+        content_id: str | None = None,
+    ) -> Attachment:
+        """An attachment whose ``data`` is ``load()``, called on first access only."""
+        att = cls(filename, content_type, b"", inline=inline, content_id=content_id)
+        object.__setattr__(att, "_data", None)
+        object.__setattr__(att, "_load", load)
+        return att
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            load = self._load
+            if load is not None:  # None: another thread has just stored the data
+                object.__setattr__(self, "_data", load())
+                # Dropped after the data is stored, so a reader sees one or the other.
+                object.__setattr__(self, "_load", None)
+        assert self._data is not None
+        return self._data
 
     @property
     def size(self) -> int:
         return len(self.data)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.filename, self.content_type, self.data, self.inline, self.content_id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attachment):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:  # without the data, which may be large (or not decoded yet)
+        return (
+            f"Attachment(filename={self.filename!r}, content_type={self.content_type!r}, "
+            f"inline={self.inline!r}, content_id={self.content_id!r})"
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[object, ...]:  # copy and pickle: a plain, decoded copy
+        return (Attachment, self._fields())
 
 
 @dataclass(frozen=True)

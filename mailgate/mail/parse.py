@@ -6,6 +6,11 @@ its time building header objects for every header and is 5-7 times slower; the f
 headers we need are decoded here with the same RFC 2047 rules. Nothing is decoded with
 ``errors="replace"`` before parsing: bytes are parsed as bytes, and text is decoded per
 part, trying the declared charset first and falling back only when it is wrong.
+
+The stdlib feedparser costs about 3 µs per line, and most lines of a message with
+attachments are base64: ``_fast_tree`` builds the same compat32 tree for a well-formed
+message by splitting the body on the boundary lines with bytes operations, and leaves
+everything else to the feedparser (see there). Attachments are decoded on first use.
 """
 
 from __future__ import annotations
@@ -13,12 +18,16 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import email.utils
+import re
 from collections.abc import Iterator
 from email import message_from_bytes
 from email import policy as email_policy
 from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
+from email.parser import BytesHeaderParser
+from functools import partial
+from itertools import pairwise
 
 from mailgate.mail.html import html_to_text
 from mailgate.model import Address, Attachment, ParsedMail
@@ -156,11 +165,14 @@ def _date(headers: dict[str, list[str]]) -> dt.datetime | None:
     return parsed
 
 
-def _part_text(part: Message) -> str:
+def _decoded_payload(part: Message) -> bytes:
+    """A leaf's bytes, base64 or quoted-printable decoded (the stdlib's decoding)."""
     payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        payload = b""
-    return decode_bytes(payload, part.get_content_charset())
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _part_text(part: Message) -> str:
+    return decode_bytes(_decoded_payload(part), part.get_content_charset())
 
 
 _MAX_DEPTH = 40  # deeper MIME nesting is treated as opaque (fuzzed or hostile input)
@@ -215,14 +227,12 @@ def _walk(msg: Message) -> tuple[str, str | None, list[Attachment], bool]:
         elif not is_attachment and ctype == "text/html":
             htmls.append(_part_text(part))
         else:
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
             cid = part.get("content-id")
             attachments.append(
-                Attachment(
-                    filename=filename,
-                    content_type=ctype,
-                    data=data,
+                Attachment.deferred(
+                    filename,
+                    ctype,
+                    partial(_decoded_payload, part),
                     inline=disposition == "inline",
                     content_id=normalize_message_id(str(cid)) if cid else None,
                 )
@@ -245,14 +255,187 @@ def _raw_headers(msg: Message) -> dict[str, list[str]]:
     return out
 
 
+# ------------------------------------------------------------------ the MIME tree
+
+
+def _full_tree(raw: bytes) -> Message:
+    """The stdlib's parse: every line of the message goes through the feedparser."""
+    return message_from_bytes(raw, policy=email_policy.compat32)
+
+
+_HEADERS = BytesHeaderParser(policy=email_policy.compat32)
+_FAST_MAX_DEPTH = 8  # multipart nesting the fast path takes (real mail: 3 at most)
+_PLAIN_MULTIPART_CTE = ("7bit", "8bit", "binary")
+# What may follow the boundary on a delimiter line (email.feedparser's boundaryre).
+_DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*(\r\n|\r|\n|\Z)")
+
+
+def _fast_tree(raw: bytes) -> Message | None:
+    """The tree ``_full_tree`` gives, built without the feedparser reading the body line
+    by line, for a message that is plainly well-formed; None for any other.
+
+    Only the header blocks go through the stdlib (``BytesHeaderParser``, compat32). A
+    multipart body is split on its delimiter lines with bytes operations, each part is
+    handled the same way in turn, and a leaf gets its payload set directly, as the
+    feedparser sets it: the lines of its body joined, less the line ending before the
+    next delimiter, which belongs to the delimiter (RFC 2046 5.1.1).
+
+    The line ending is the first line's, CRLF or LF. Declined, for the feedparser and
+    its defects: a header block with another line ending, a defect, or a line that is
+    not a header; a delimiter line ending or ended by another line ending (the
+    feedparser also ends a line at a lone CR or LF); a message/* part or message (the
+    feedparser parses inside them); multipart/digest (its parts have another default
+    type); a multipart with a transfer encoding other than 7bit, 8bit or binary, no
+    boundary or one not printable ASCII, no delimiter before the close delimiter, no
+    close delimiter, an empty part (two delimiter lines in a row) or a delimiter line
+    after the close delimiter (in the epilogue); nesting deeper than
+    ``_FAST_MAX_DEPTH``. Line endings inside a leaf's body do not matter: its lines
+    are joined again as they were."""
+    first_lf = raw.find(b"\n")
+    eol = b"\r\n" if first_lf > 0 and raw[first_lf - 1] == ord("\r") else b"\n"
+    return _fast_part(raw, eol, 0)
+
+
+def _fast_part(region: bytes, eol: bytes, depth: int) -> Message | None:
+    """A message (depth 0) or one body part: ``region`` is what the feedparser reads of
+    it, for a body part its lines up to the next delimiter line."""
+    if region.startswith(eol):  # no headers
+        head, body = b"", region[len(eol) :]
+    else:
+        end = region.find(eol + eol)
+        if end < 0:  # all header lines: the body is empty
+            head, body = region, b""
+        else:
+            head, body = region[: end + len(eol)], region[end + 2 * len(eol) :]
+    if not _only_line_ending(head, eol):
+        return None
+    # The header block alone, then a blank line: any line that is not a header is left
+    # in the payload (with a defect), and so is a "From " line ending the block.
+    msg = _HEADERS.parsebytes(head + eol)
+    if msg.defects or msg.get_payload():
+        return None
+    maintype = msg.get_content_maintype()
+    if maintype == "message":
+        return None
+    if maintype == "multipart":
+        return msg if _fast_multipart(msg, body, eol, depth) else None
+    if depth and body:  # the line ending before the delimiter is not the part's
+        body = body[: -len(eol)]
+    msg.set_payload(_as_compat32(body))
+    return msg
+
+
+def _as_compat32(data: bytes) -> str:
+    """Bytes as the feedparser holds them: ASCII, other bytes as surrogate escapes."""
+    return data.decode("ascii", "surrogateescape")
+
+
+def _only_line_ending(data: bytes, eol: bytes) -> bool:
+    """Whether every line of ``data`` ends with ``eol`` (or is its unended last line)."""
+    if eol == b"\n":
+        return b"\r" not in data
+    crlf = data.count(b"\r\n")
+    return data.count(b"\r") == crlf and data.count(b"\n") == crlf
+
+
+def _fast_multipart(msg: Message, body: bytes, eol: bytes, depth: int) -> bool:
+    """Fill in the parts, preamble and epilogue of ``msg``; False to decline."""
+    if depth >= _FAST_MAX_DEPTH or msg.get_content_type() == "multipart/digest":
+        return False
+    if str(msg.get("content-transfer-encoding", "8bit")).lower() not in _PLAIN_MULTIPART_CTE:
+        return False
+    boundary = msg.get_boundary()
+    if not boundary or not boundary.isascii() or not boundary.isprintable():
+        return False
+    lines = _delimiter_lines(body, b"--" + boundary.encode("ascii"), eol)
+    # The first opens a part, only the last closes, and no part is empty.
+    if lines is None or len(lines) < 2 or lines[0][2] or not lines[-1][2]:
+        return False
+    parts: list[Message | str] = []
+    for (_, part_start, close), (part_end, _, _) in pairwise(lines):
+        if close or part_start == part_end:
+            return False
+        part = _fast_part(body[part_start:part_end], eol, depth + 1)
+        if part is None:
+            return False
+        parts.append(part)
+    msg.set_payload(parts)
+    first_start, after_close = lines[0][0], lines[-1][1]
+    if first_start:  # without the line ending that belongs to the first delimiter
+        msg.preamble = _as_compat32(body[: first_start - len(eol)])
+    epilogue = body[after_close:]
+    if not depth:
+        msg.epilogue = _as_compat32(epilogue)
+    elif epilogue:  # its last line ending belongs to the enclosing delimiter
+        msg.epilogue = _as_compat32(epilogue[: -len(eol)])
+    else:
+        msg.epilogue = None  # what the feedparser makes of an empty inner epilogue
+    return True
+
+
+def _delimiter_lines(
+    body: bytes, dash_boundary: bytes, eol: bytes
+) -> list[tuple[int, int, bool]] | None:
+    """``(start, end, is_close)`` of each delimiter line of ``body``: a line starting
+    with ``dash_boundary``, then ``--`` for the close delimiter, then only spaces or
+    tabs; ``end`` is past its line ending. None if the line ending before or after such
+    a line is not ``eol``: the feedparser also ends lines at a lone CR or LF."""
+    out = []
+    hit = body.find(dash_boundary)
+    while hit >= 0:
+        tail = _DELIMITER_TAIL.match(body, hit + len(dash_boundary))
+        if tail and (hit == 0 or body[hit - 1] in b"\r\n"):  # a delimiter line
+            if tail[2] not in (eol, b"") or not _after_line_ending(body, hit, eol):
+                return None
+            out.append((hit, tail.end(), tail[1] is not None))
+        # The boundary is printable: a match overlapping this one is not at a line start.
+        hit = body.find(dash_boundary, hit + len(dash_boundary))
+    return out
+
+
+def _after_line_ending(data: bytes, pos: int, eol: bytes) -> bool:
+    """Whether ``data[pos]`` starts the data or follows ``eol`` as the line ending."""
+    if pos == 0:
+        return True
+    if pos >= 2 and data[pos - 2 : pos] == b"\r\n":
+        return eol == b"\r\n"
+    return data[pos - 1 : pos] == eol
+
+
 def parse_message(
     raw: bytes,
     *,
     envelope_from: str | None = None,
     envelope_to: tuple[str, ...] = (),
 ) -> ParsedMail:
-    """Parse one raw message. Never raises on malformed input; defects are listed."""
-    msg = message_from_bytes(raw, policy=email_policy.compat32)
+    """Parse one raw message. Never raises on malformed input; defects are listed.
+
+    Attachments are decoded when their ``data`` is first read, so the base64 and
+    quoted-printable defects of attachments are not in ``defects`` (those of the text
+    parts, which are decoded here, are)."""
+    try:
+        msg = _fast_tree(raw)
+    except Exception:  # a bug here must cost time, not the message
+        msg = None
+    if msg is None:
+        msg = _full_tree(raw)
+    return _parsed_mail(raw, msg, envelope_from, envelope_to)
+
+
+def parse_message_full(
+    raw: bytes,
+    *,
+    envelope_from: str | None = None,
+    envelope_to: tuple[str, ...] = (),
+) -> ParsedMail:
+    """``parse_message`` with every line through the stdlib feedparser: the reference
+    the fast path is tested against."""
+    return _parsed_mail(raw, _full_tree(raw), envelope_from, envelope_to)
+
+
+def _parsed_mail(
+    raw: bytes, msg: Message, envelope_from: str | None, envelope_to: tuple[str, ...]
+) -> ParsedMail:
     try:
         text, html, attachments, from_html = _walk(msg)
     except Exception as exc:  # a broken structure must not lose the message
@@ -260,7 +443,8 @@ def parse_message(
         body_error: str | None = f"body: {type(exc).__name__}: {exc}"
     else:
         body_error = None
-    # Collected after decoding: base64 and quoted-printable defects appear only then.
+    # Collected after decoding the text parts: their base64 and quoted-printable defects
+    # appear only then. Attachments are decoded later, when (if) their data is read.
     defects = [type(d).__name__ for part in msg.walk() for d in part.defects]
     if body_error:
         defects.append(body_error)
@@ -298,11 +482,30 @@ def parse_message(
     )
 
 
+# The Message-ID as the feedparser reads it from the header block: the header block
+# ends at the first line that is not a header line (headerRE of email.feedparser), and
+# lines end with CRLF, CR or LF.
+_HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n))*")
+_FOLDED_VALUE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n|\Z)(?:[\t ][^\r\n]*(?:\r\n|\r|\n|\Z))*")
+_MESSAGE_ID = b"message-id:"
+
+
 def header_message_id(raw: bytes) -> str | None:
-    """The Message-ID of raw bytes, read cheaply from the header block only."""
+    """The Message-ID of raw bytes, read cheaply from the header block only: the same
+    as the feedparser's first Message-ID header of the block, decoded as by
+    ``parse_message``, found with bytes operations."""
     head, _, _ = raw.partition(b"\r\n\r\n")
     if len(head) == len(raw):
         head, _, _ = raw.partition(b"\n\n")
-    msg = message_from_bytes(head + b"\n\n", policy=email_policy.compat32)
-    values = _raw_headers(msg).get("message-id")
-    return normalize_message_id(decode_header_value(values[0])) if values else None
+    lowered = head.lower()
+    at = lowered.find(_MESSAGE_ID)
+    while at > 0 and lowered[at - 1] not in b"\r\n":  # at the start of a line only
+        at = lowered.find(_MESSAGE_ID, at + 1)
+    if at < 0 or not _HEADER_LINES.fullmatch(head, 0, at):
+        return None  # no such line, or the header block ends before it
+    folded = _FOLDED_VALUE.match(head, at + len(_MESSAGE_ID))
+    assert folded is not None  # it matches an empty string
+    # As compat32 stores it: the first line's leading blanks and the last line
+    # ending removed, the folds kept.
+    value = folded.group().decode("ascii", "surrogateescape").lstrip(" \t").rstrip("\r\n")
+    return normalize_message_id(decode_header_value(value))
