@@ -108,6 +108,24 @@ def test_attachment_bytes_are_decoded_exactly() -> None:
     assert toml.data == b"[server]"
 
 
+def test_raw_8bit_bytes_in_content_disposition_keep_the_body_and_the_attachment() -> None:
+    """Some clients write a UTF-8 file name into the header unencoded. The message
+    used to lose its structure (read as raw text, with an AttributeError defect)."""
+    raw = (
+        b"From: a@b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="zz"\r\n\r\n'
+        b"--zz\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        b"--zz\r\nContent-Type: application/pdf\r\n"
+        b'Content-Disposition: attachment; filename="rapport-\xc3\xa9t\xc3\xa9.pdf"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--zz--\r\n"
+    )
+    mail = parse_message(raw)
+    assert mail.text == "hello" and not mail.defects
+    [pdf] = mail.attachments
+    assert pdf.content_type == "application/pdf" and pdf.data == b"%PDF-"
+    assert pdf.filename is not None and pdf.filename.startswith("rapport-")
+
+
 def test_html_only_mail_derives_text_but_keeps_html() -> None:
     raw, _ = _load("html_only")
     mail = parse_message(raw)

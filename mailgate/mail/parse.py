@@ -212,7 +212,7 @@ def _walk(msg: Message) -> tuple[str, str | None, list[Attachment], bool]:
     attachments: list[Attachment] = []
     for part in _leaves(msg):
         ctype = part.get_content_type()
-        disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()
+        disposition = str(part.get("content-disposition") or "").split(";")[0].strip().lower()
         filename = part.get_filename()
         if filename is not None:
             filename = decode_header_value(filename)
