@@ -21,6 +21,7 @@ from mailgate.db import queries
 from mailgate.db.models import InboxItem, OutboxMessage, Ticket
 from mailgate.db.queries import MAX_CLAIMS
 from mailgate.errors import ConfigError
+from mailgate.ingest import workers
 from mailgate.ingest.result import Result
 from mailgate.ingest.store import store_raw
 from mailgate.ingest.workers import ProcessPool, _Child
@@ -253,3 +254,17 @@ def test_a_message_whose_processes_keep_dying_is_quarantined_not_released(
         item = s.get(InboxItem, inbox_id)
         assert item is not None and item.status == "quarantined"
         assert "died" in (item.error or "")
+
+
+def test_stopping_the_pool_ends_its_collector_at_once(
+    lite_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stop() wakes the collector thread instead of waiting for its next look at the
+    children (every CHECK_INTERVAL): poll --once paid that wait on every run. With the
+    look an hour away, the collector must still be gone when stop() returns."""
+    monkeypatch.setattr(workers, "CHECK_INTERVAL", 3600.0)
+    app = lite_app({"processing": {"workers": 1}})
+    pool = ProcessPool(app.settings, 1)
+    pool.start()
+    assert pool.stop()
+    assert pool._collector is not None and not pool._collector.is_alive()

@@ -179,6 +179,7 @@ class ProcessPool:
                 child.process.kill()
                 child.process.join(5)
         if self._collector is not None:
+            self._results.put([])  # wake the collector now, not at its next look
             self._collector.join(timeout=5)
         self._drain_results()
         if self._db is not None:
