@@ -33,6 +33,7 @@ from mailgate.db.models import ImapCursor, InboxItem, OutboxMessage, Ticket
 from mailgate.ingest import pipeline
 from mailgate.ingest.imap import ImapMailbox, PollResult
 from mailgate.ingest.imap_service import InboxSink, attach_pollers, fit_origin, poll_mailboxes
+from mailgate.ingest.workers import ProcessPool
 from mailgate.model import ParsedMail
 from mailgate.policy.facts import Facts
 from mailgate.policy.rule import Hit
@@ -221,6 +222,25 @@ def test_new_mail_becomes_tickets_and_acknowledgements(
     again = poll_mailboxes(app)
     assert [m.result for m in again.mailboxes] == [PollResult()] and again.results == []
     exactly_one_ticket_and_ack_each(app, raws)
+
+
+def test_a_poll_that_finds_no_new_mail_starts_no_worker_process(
+    make_app: Any, imap_mailbox: MailboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Children are started with the first batch to classify: most runs of poll --once
+    from cron find nothing, and paid for starting (and stopping) the pool."""
+    started: list[int] = []
+    real_start = ProcessPool.start
+
+    def start(pool: ProcessPool) -> None:
+        started.append(pool.size)
+        real_start(pool)
+
+    monkeypatch.setattr(ProcessPool, "start", start)
+    app = imap_app(make_app, imap_mailbox.settings(), processing={"workers": 1})
+    assert poll_mailboxes(app).results == [] and started == []
+    imap_mailbox.append(*requests(2, "lazy"))
+    assert poll_mailboxes(app).outcomes() == {"ticket_created": 2} and started == [1]
 
 
 def test_poll_once_command_prints_counts(

@@ -308,15 +308,21 @@ def poll_mailboxes(
     report = PollReport()
     workers = processing_children(app.settings)
     # With [processing] workers, children classify each marked batch while this process
-    # goes on fetching and storing the next.
+    # goes on fetching and storing the next. They are started with the first batch: a
+    # pass that finds no new mail (most runs from cron) starts no process.
     pool = (
         ProcessPool(app.settings, workers, on_done=report.results.extend, now=now)
         if workers
         else None
     )
+    started = False
 
     def process(ids: list[int]) -> None:
+        nonlocal started
         if pool is not None:
+            if not started:
+                pool.start()
+                started = True
             pool.submit(ids)
             return
         try:
@@ -332,12 +338,10 @@ def poll_mailboxes(
         return now
 
     clock = fixed_clock if now is not None else None
-    if pool is not None:
-        pool.start()  # the children start up while the mailboxes are opened
     try:
         _poll_each(app, selected, report, process, clock)
     finally:
-        if pool is not None:
+        if pool is not None and started:
             pool.wait_idle(POOL_TIMEOUT)
             pool.stop()
     try:
