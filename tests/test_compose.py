@@ -418,3 +418,16 @@ def test_headers_on_one_line_are_written_as_compat32_folding_writes_them() -> No
         assert _POLICY.fold_binary(name, value) == reference.fold_binary(name, value), value
         fast += len(name) + 2 + len(value) <= 998
     assert 1000 < fast < 5000  # both sides of the limit were tried
+
+
+def test_one_line_is_the_character_by_character_definition() -> None:
+    """one_line works with str.translate; it must equal the plain reading of its rule:
+    every C0 control character (CR, LF and tab among them) becomes a space, runs of
+    whitespace one space, then the limit."""
+    rnd = random.Random(7)
+    alphabet = "ab é\u00a0\u2028\u3000\x85\r\n\t\x00\x1b\x1f\x7f日"
+    for _ in range(3000):
+        value = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30)))
+        limit = rnd.choice([5, 250])
+        spaced = "".join(" " if ord(c) < 32 else c for c in value)
+        assert one_line(value, limit) == " ".join(spaced.split())[:limit], repr(value)

@@ -107,11 +107,12 @@ def _hours(value: dt.timedelta | float | None) -> str:
     return f"{h}h{m:02d}" if m else f"{h}h"
 
 
+_CONTROL_TO_SPACE = dict.fromkeys(range(32), " ")  # CR, LF, tab and the other C0 controls
+
+
 def one_line(value: str, limit: int = 250) -> str:
     """Header-safe text: no CR/LF (header injection), no control characters, bounded."""
-    cleaned = "".join(" " if (c in "\r\n\t" or ord(c) < 32) else c for c in value)
-    cleaned = " ".join(cleaned.split())
-    return cleaned[:limit]
+    return " ".join(value.translate(_CONTROL_TO_SPACE).split())[:limit]
 
 
 def _plain(text: str) -> bool:
