@@ -13,8 +13,10 @@ copies a ticket tag, token or thread into a mail starts a new request instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from mailgate.conversation.settings import ConversationSettings
@@ -41,19 +43,19 @@ def _recipient_addresses(mail: ParsedMail) -> list[str]:
 
 def _tickets_for_message_ids(session: Session, message_ids: list[str]) -> dict[str, int]:
     """The ticket of each of ``message_ids`` that names a message of a ticket (ours or the
-    customer's): two queries for the whole chain, not two per reference."""
+    customer's): one statement for the whole chain, not two per reference."""
     if not message_ids:
         return {}
-    found: dict[str, int] = {}
-    for column, ticket in (
-        (OutboxMessage.message_id, OutboxMessage.ticket_id),
-        (Message.message_id, Message.ticket_id),  # a message's own row wins over the outbox
-    ):
-        rows = session.execute(
-            select(column, ticket).where(column.in_(message_ids), ticket.is_not(None))
-        )
-        found.update({mid: tid for mid, tid in rows if mid is not None and tid is not None})
-    return found
+    sent = select(
+        OutboxMessage.message_id, OutboxMessage.ticket_id, literal(0).label("conversation")
+    ).where(OutboxMessage.message_id.in_(message_ids), OutboxMessage.ticket_id.is_not(None))
+    kept = select(Message.message_id, Message.ticket_id, literal(1)).where(
+        Message.message_id.in_(message_ids), Message.ticket_id.is_not(None)
+    )
+    # (typed by hand: the stubs cannot follow a UNION of these columns)
+    rows: list[Any] = list(session.connection().execute(union_all(sent, kept)))
+    # A message's own row in a conversation wins over the outbox row of the same id.
+    return {mid: tid for mid, tid, _ in sorted(rows, key=itemgetter(2)) if mid is not None}
 
 
 def takes_part(
