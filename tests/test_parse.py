@@ -5,6 +5,7 @@ expected result in JSON beside it), parser fuzzing with hypothesis, the subject 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from mailgate.db.models import InboxItem, OutboxMessage, Ticket
 from mailgate.ingest import pipeline
 from mailgate.ingest.store import dedupe_key
+from mailgate.mail import parse as parse_mod
 from mailgate.mail.loops import automatic_reason
 from mailgate.mail.parse import decode_bytes, header_message_id, parse_message
 from mailgate.mail.subject import (
@@ -505,3 +507,20 @@ def test_automatic_mail_gets_no_reply(app: Any, subtests: pytest.Subtests) -> No
     person = make_mail(subject="[SUB-12345] [L2] Upgrade to 7.4.2 fails")
     result = pipeline.ingest(app, person, source="pipe", now=MONDAY_0900)
     assert str(result.outcome) == "ticket_created"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["Jean", "Dupont", "é", "Müller", "J.", "<", ">", "@", "acme", ".", "example",
+             " ", "  ", "\t", ",", '"', "(c)", ";", ":", "[", "]", "\\", "x-y", "o'b", "+",
+             "Jean Dupont <jean.dupont@acme.example>", "<j@a.b>", "j@a.b"]
+        ),
+        max_size=8,
+    ).map("".join)
+)  # fmt: skip
+def test_plain_mailboxes_are_read_as_getaddresses_reads_them(value: str) -> None:
+    """From/To/Cc values in their plainest forms are read by one regular expression
+    instead of email.utils.getaddresses; every value reads the same either way."""
+    assert parse_mod._mailboxes(value) == email.utils.getaddresses([value])

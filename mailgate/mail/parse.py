@@ -115,15 +115,31 @@ def decode_bytes(data: bytes, declared: str | None) -> str:
     return data.decode("latin-1")
 
 
+# One mailbox in its plainest forms: "Name <local@domain>", "<local@domain>" or
+# "local@domain", the name of plain words (no quotes, comments or specials), the
+# address of dot-separated atoms. ``getaddresses`` (pure Python, about 40 us a header)
+# reads these the same way: the name's words joined by single spaces.
+_WORD = r"[^\s()<>@,;:\\\".\[\]]+"
+_ADDR = rf"{_WORD}(?:\.{_WORD})*@{_WORD}(?:\.{_WORD})*"
+_PLAIN_MAILBOX = re.compile(rf"\s*(?:({_WORD}(?:\s+{_WORD})*)?\s*<({_ADDR})>|({_ADDR}))\s*")
+
+
+def _mailboxes(value: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of one header value, as ``getaddresses`` reads it."""
+    plain = _PLAIN_MAILBOX.fullmatch(value)
+    if plain is None:
+        return email.utils.getaddresses([value])
+    name, bracketed, bare = plain.groups()
+    return [(" ".join((name or "").split()), bracketed or bare)]
+
+
 def _addresses(headers: dict[str, list[str]], name: str) -> tuple[Address, ...]:
-    values = headers.get(name, [])
-    decoded = [decode_header_value(v) for v in values]
     out = []
-    for display, addr in email.utils.getaddresses(decoded):
-        addr = addr.strip()
-        if "@" not in addr:
-            continue
-        out.append(Address(name=display.strip(), addr=addr))
+    for value in headers.get(name, []):
+        for display, addr in _mailboxes(decode_header_value(value)):
+            addr = addr.strip()
+            if "@" in addr:
+                out.append(Address(name=display.strip(), addr=addr))
     return tuple(out)
 
 
