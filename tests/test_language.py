@@ -724,3 +724,24 @@ def test_input_normalisation_is_fast_langdetects_own(text: str) -> None:
 
     line = " ".join(text.split())
     assert language._normalized(line) == LangDetector._normalize_text(line, True)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from(["_CONFIDENTIAL", "_RECIPIENT", "_REGISTRY", "_PRIVACY", "_PRINT"]),
+    st.lists(
+        st.sampled_from(
+            ["Confidential", "RECIPIENT", "Empfänger", "amtsgericht", "HRB 123", "Sitz der "
+             "Gesellschaft", "Privacy Policy", "GDPR", "rodo", "print", "Drucken", "печать",
+             "Получатель", "受信", " ", "\n", "the ", "intended", "KRS: 1", "nip 5", "capital",
+             "İ", "ß", "ſ", "K", "p. iva", "btw", "cif: a1", "ust-id", "x"]
+        ),
+        max_size=10,
+    ).map("".join),
+)  # fmt: skip
+def test_footer_patterns_find_what_their_regular_expression_finds(name: str, text: str) -> None:
+    """The footer patterns skip text without the strings every match contains, and
+    search the lower-cased text when that is exact; neither changes what is found."""
+    pattern = getattr(language, name)
+    found = pattern.found(text, casefold.lowered(text))
+    assert found == (pattern.ignore_case.search(text) is not None)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from mailgate.errors import ConfigValueError
 from mailgate.policy import casefold
+from mailgate.policy.scope import literal_prefilter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -584,18 +585,24 @@ def _clean_inline(line: str) -> str:
 
 
 class _AnyCase:
-    """A case-insensitive pattern, its source in lower case, with the casefold fast path."""
+    """A case-insensitive pattern, its source in lower case, with the casefold fast path
+    and the strings every match contains (``scope.literal_prefilter``): a long paragraph
+    without any of them is not searched at all."""
 
-    __slots__ = ("ignore_case", "lower_case")
+    __slots__ = ("ignore_case", "lower_case", "prefilter")
 
     def __init__(self, pattern: str) -> None:
         self.ignore_case = re.compile(pattern, re.IGNORECASE)
         self.lower_case = re.compile(pattern)
+        self.prefilter = literal_prefilter(self.ignore_case)
 
     def found(self, text: str, lowered: str | None) -> bool:
         """Whether the pattern occurs in ``text``; ``lowered`` is ``casefold.lowered(text)``."""
         if lowered is None:
             return self.ignore_case.search(text) is not None
+        for strings in self.prefilter:
+            if not any(s in lowered for s in strings):
+                return False
         return self.lower_case.search(lowered) is not None
 
 
