@@ -71,14 +71,15 @@ def write_prepared(app: App, session: Session, prepared: list[Prepared]) -> dict
     ticket_ids = _insert(conn, _TICKETS, [_ticket_values(t) for t in tickets])
     for ticket, ticket_id in zip(tickets, ticket_ids, strict=True):
         ticket.id = ticket_id  # the transient object answers Result and the ack's rows
-    decision_ids = _insert(conn, _DECISIONS, [_decision_values(item) for item in prepared])
+    decisions = [_decision_values(item) for item in prepared]
+    decision_ids = _insert(conn, _DECISIONS, decisions)
 
     messages: list[dict[str, Any]] = []
     outbox: list[dict[str, Any]] = []
     refusals: dict[str, list[tuple[Planned, dict[str, Any]]]] = {}
     results: dict[int, Result] = {}
     finished: list[tuple[int, Outcome, dt.datetime, str | None, int | None]] = []
-    for item, decision_id in zip(prepared, decision_ids, strict=True):
+    for item, decision, decision_id in zip(prepared, decisions, decision_ids, strict=True):
         p, outcome = item.planned, _outcome(item)
         if item.ticket is not None:
             ticket_id = item.ticket.id
@@ -104,14 +105,14 @@ def write_prepared(app: App, session: Session, prepared: list[Prepared]) -> dict
             outbox.append(row)
             if p.facts.sender:  # the limit counts by the decision's sender
                 refusals.setdefault(p.facts.sender, []).append((p, row))
-        sub_info, _ = resolve_subscription(p.facts)
         rejected = outcome is Outcome.REJECTED
+        sub_info, _ = resolve_subscription(p.facts)
         results[p.inbox_id] = Result(
             p.inbox_id,
             outcome,
             reason=reason,
             tier=sub_info.tier if sub_info and rejected else None,
-            subscription=_subscription_id(p) if rejected else None,
+            subscription=decision["subscription_id"] if rejected else None,
             message_id=p.mail.message_id,
         )
         finished.append((p.inbox_id, outcome, p.now, reason, None))
@@ -140,11 +141,6 @@ def _ticket_values(ticket: Ticket) -> dict[str, Any]:
     return {key: state[key] for key in _TICKET_COLUMNS if key in state}
 
 
-def _subscription_id(p: Planned) -> str | None:
-    sub_info, _ = resolve_subscription(p.facts)
-    return sub_info.id if sub_info else p.facts.tags.subscription_id
-
-
 def _outcome(item: Prepared) -> Outcome:
     if item.ticket is not None:
         return Outcome.TICKET_CREATED
@@ -153,6 +149,7 @@ def _outcome(item: Prepared) -> Outcome:
 
 def _decision_values(item: Prepared) -> dict[str, Any]:
     p = item.planned
+    sub_info, _ = resolve_subscription(p.facts)
     return {
         "inbox_id": p.inbox_id,
         "ticket_id": item.ticket.id if item.ticket is not None else None,
@@ -160,7 +157,7 @@ def _decision_values(item: Prepared) -> dict[str, Any]:
         "reason": p.decision.reason,
         "sender": p.facts.sender,
         "subject": p.mail.subject[:2000],
-        "subscription_id": _subscription_id(p),
+        "subscription_id": sub_info.id if sub_info else p.facts.tags.subscription_id,
         "record": p.decision.record_json(),
         "created_at": p.now,
     }
