@@ -26,7 +26,8 @@ from mailgate.app import App
 from mailgate.conversation.auth import authenticated
 from mailgate.conversation.commands import Command, ParsedCommands, parse_commands
 from mailgate.conversation.threading import TicketMatch
-from mailgate.db.models import Message, Ticket
+from mailgate.db import queries
+from mailgate.db.models import Message, OutboxMessage, Ticket
 from mailgate.db.queries import queue_outgoing
 from mailgate.ingest.common import LEVEL_LABELS, TIER_LABELS, finish_inbox
 from mailgate.ingest.result import Result
@@ -137,7 +138,8 @@ def notify_engineers(
         app, ticket, event=event, text=text, author=author, now=now, in_reply_to=in_reply_to
     )
     if out is not None:
-        queue_notification(app, session, ticket, out, inbox_id=inbox_id, now=now)
+        outbox, message = notification_rows(app, ticket.id, out, inbox_id=inbox_id, now=now)
+        session.add_all([OutboxMessage(**outbox), Message(**message)])
 
 
 def compose_notification(
@@ -184,11 +186,17 @@ def compose_notification(
     )
 
 
-def queue_notification(
-    app: App, session: Session, ticket: Ticket, out: Outgoing, *, inbox_id: int, now: dt.datetime
-) -> None:
-    queue_outgoing(session, out, dedupe_key=f"notify:{inbox_id}", now=now, ticket=ticket)
-    _record_out(session, ticket, out, app, now, kind="notification", public=False)
+def notification_rows(
+    app: App, ticket_id: int, out: Outgoing, *, inbox_id: int, now: dt.datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The outbox row of the engineers' notification about ``inbox_id`` and its internal
+    record in the ticket's conversation."""
+    outbox = queries.outbox_values(out, f"notify:{inbox_id}", now, ticket_id)
+    author = app.settings.mail.support_address
+    message = queries.sent_message_values(
+        ticket_id, out, kind="notification", public=False, author=author, now=now
+    )
+    return outbox, message
 
 
 def _record_out(
@@ -203,19 +211,11 @@ def _record_out(
     body: str = "",
     author: str | None = None,
 ) -> None:
-    session.add(
-        Message(
-            ticket=ticket,  # the object: the ticket may not be written yet
-            direction="out",
-            kind=kind,
-            message_id=out.message_id,
-            author=author or app.settings.mail.support_address,
-            subject=out.subject,
-            body_text=body,
-            public=public,
-            created_at=now,
-        )
+    author = author or app.settings.mail.support_address
+    values = queries.sent_message_values(
+        ticket.id, out, kind=kind, public=public, author=author, now=now, body=body
     )
+    session.add(Message(**values))
 
 
 def handle_reply(

@@ -176,7 +176,6 @@ class OutboxMessage(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     # Indexed: the daily refusal limit counts a sender's refusals through it.
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)
-    ticket: Mapped[Ticket | None] = relationship()
     mail_from: Mapped[str] = mapped_column(CleanString(320))
     recipients: Mapped[list[str]] = mapped_column(JSONType)
     subject: Mapped[str] = mapped_column(CleanText)

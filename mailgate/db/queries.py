@@ -211,6 +211,32 @@ def outbox_values(
     }
 
 
+def sent_message_values(
+    ticket_id: int,
+    out: Outgoing,
+    *,
+    kind: str,
+    public: bool,
+    author: str,
+    now: dt.datetime,
+    body: str = "",
+) -> dict[str, Any]:
+    """A ticket's conversation record of a mail it sent (acknowledgement, relay,
+    notification, ...): the outbox row holds the mail itself."""
+    return {
+        "ticket_id": ticket_id,
+        "inbox_id": None,
+        "direction": "out",
+        "kind": kind,
+        "message_id": out.message_id,
+        "author": author,
+        "subject": out.subject,
+        "body_text": body,
+        "public": public,
+        "created_at": now,
+    }
+
+
 def queue_outgoing(
     session: Session,
     out: Outgoing,
@@ -219,13 +245,9 @@ def queue_outgoing(
     now: dt.datetime,
     ticket_id: int | None = None,
     decision_id: int | None = None,
-    ticket: Ticket | None = None,
     state: str = "pending",
 ) -> OutboxMessage:
-    """Add an outgoing mail to the session. ``ticket`` may be an object not written yet
-    (its id is filled in by the flush) instead of ``ticket_id``."""
+    """Add an outgoing mail to the session."""
     row = OutboxMessage(**outbox_values(out, dedupe_key, now, ticket_id, decision_id, state))
-    if ticket is not None:
-        row.ticket = ticket
     session.add(row)
     return row

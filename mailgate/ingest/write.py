@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Table, insert, inspect
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
+from mailgate.conversation.replies import notification_rows
 from mailgate.db import queries
 from mailgate.db.models import Decision as DecisionRow
 from mailgate.db.models import Message, OutboxMessage, Ticket
@@ -89,9 +90,11 @@ def write_prepared(app: App, session: Session, prepared: list[Prepared]) -> dict
                 queries.outbox_values(item.ack, f"ack:{p.inbox_id}", p.now, ticket_id, decision_id)
             )
             if item.notification is not None:
-                note = item.notification
-                outbox.append(queries.outbox_values(note, f"notify:{p.inbox_id}", p.now, ticket_id))
-                messages.append(_out_message(app, ticket_id, note, "notification", p.now, False))
+                rows = notification_rows(
+                    app, ticket_id, item.notification, inbox_id=p.inbox_id, now=p.now
+                )
+                outbox.append(rows[0])
+                messages.append(rows[1])
             results[p.inbox_id] = Result.for_ticket(
                 p.inbox_id, outcome, item.ticket, p.mail.message_id
             )
@@ -179,24 +182,11 @@ def _ticket_messages(app: App, item: Prepared) -> list[dict[str, Any]]:
         "public": True,
         "created_at": p.received_at,
     }
-    return [request, _out_message(app, ticket.id, ack, "ack", p.now, True)]
-
-
-def _out_message(
-    app: App, ticket_id: int, out: Outgoing, kind: str, now: dt.datetime, public: bool
-) -> dict[str, Any]:
-    return {
-        "ticket_id": ticket_id,
-        "inbox_id": None,
-        "direction": "out",
-        "kind": kind,
-        "message_id": out.message_id,
-        "author": app.settings.mail.support_address,
-        "subject": out.subject,
-        "body_text": "",
-        "public": public,
-        "created_at": now,
-    }
+    support = app.settings.mail.support_address
+    acknowledgement = queries.sent_message_values(
+        ticket.id, ack, kind="ack", public=True, author=support, now=p.now
+    )
+    return [request, acknowledgement]
 
 
 def _apply_refusal_limit(
