@@ -158,6 +158,17 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class _Outcome:
+    """One delivery attempt of a claimed row: the error (None when sent), whether it is
+    permanent, and when it ended."""
+
+    row: Claimed
+    error: str | None
+    permanent: bool
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class DrainResult:
     sent: int = 0
     retried: int = 0
@@ -249,12 +260,20 @@ class OutboxSender:
         return DrainResult(sent, retried, failed)
 
     def _deliver_batch(self, rows: list[Claimed], now: dt.datetime) -> list[str]:
-        """Deliver the claimed rows, then record every outcome in one transaction.
+        """Deliver the claimed rows, then record every outcome in one transaction; the
+        rows' new states, in order."""
+        outcomes, released = self._send(rows)
+        if not outcomes and not released:
+            return []
+        return self._record(outcomes, released, now)
+
+    def _send(self, rows: list[Claimed]) -> tuple[list[_Outcome], list[int]]:
+        """Hand each row to the transport: the outcomes, and the rows released unsent.
 
         A row is only started while at least half its lease is left, so a slow relay can
         never run past the lease and let another sender take a row this one is still
         sending; the rows left over are released untouched for the next pass."""
-        outcomes: list[tuple[Claimed, str | None, bool, dt.datetime]] = []
+        outcomes: list[_Outcome] = []
         released: list[int] = []
         half_lease = dt.timedelta(seconds=self.settings.lease_seconds / 2)
         for row in rows:
@@ -269,50 +288,42 @@ class OutboxSender:
                 error, permanent = str(exc), exc.permanent
             except Exception as exc:  # a transport bug must not stop the other rows
                 error = f"{type(exc).__name__}: {exc}"
-            outcomes.append((row, error, permanent, _utcnow()))
-        if not outcomes and not released:
-            return []
+            outcomes.append(_Outcome(row, error, permanent, _utcnow()))
+        return outcomes, released
+
+    def _failure(self, outcome: _Outcome, now: dt.datetime) -> dict[str, object]:
+        """The new values of a row whose attempt failed: retried later, or given up."""
+        attempt = outcome.row.attempts + 1
+        log.warning(
+            "outbox %s (%s) attempt %d failed: %s",
+            outcome.row.id, outcome.row.kind, attempt, outcome.error,
+        )  # fmt: skip
+        values: dict[str, object] = {"attempts": attempt, "last_error": outcome.error}
+        if outcome.permanent or attempt >= self.settings.max_attempts:
+            return values | {"state": "failed"}
+        delay = dt.timedelta(seconds=backoff(self.settings, attempt))
+        return values | {"state": "pending", "next_attempt_at": now + delay}
+
+    def _record(self, outcomes: list[_Outcome], released: list[int], now: dt.datetime) -> list[str]:
         states: list[str] = []
         sent: list[dict[str, object]] = []
-        attempts: list[dict[str, object]] = []
+        mine = OutboxMessage.lease_owner == self.owner
         with self.db.transaction() as session:
-            mine = OutboxMessage.lease_owner == self.owner
-            for row, error, permanent, at in outcomes:
-                attempt = row.attempts + 1
-                attempts.append(
-                    {
-                        "outbox_id": row.id,
-                        "at": at,
-                        "ok": error is None,
-                        "transport": self.transport.name,
-                        "error": error,
-                        "owner": self.owner,
-                    }
-                )
-                if error is None:
-                    sent.append({"row_id": row.id, "at": at, "attempts": attempt})
+            for outcome in outcomes:
+                row = outcome.row
+                if outcome.error is None:
+                    sent.append({"row_id": row.id, "at": outcome.at, "attempts": row.attempts + 1})
                     states.append("sent")
                     log.info(
                         "outbox %s (%s) sent to %s", row.id, row.kind, ", ".join(row.recipients)
                     )
                     continue
-                log.warning(
-                    "outbox %s (%s) attempt %d failed: %s", row.id, row.kind, attempt, error
-                )
-                if permanent or attempt >= self.settings.max_attempts:
-                    values: dict[str, object] = {"state": "failed", "last_error": error}
-                else:
-                    delay = dt.timedelta(seconds=backoff(self.settings, attempt))
-                    values = {
-                        "state": "pending",
-                        "last_error": error,
-                        "next_attempt_at": now + delay,
-                    }
+                values = self._failure(outcome, now)
                 states.append(str(values["state"]))
                 session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id, mine)
-                    .values(attempts=attempt, lease_owner=None, lease_until=None, **values)
+                    .values(lease_owner=None, lease_until=None, **values)
                     .execution_options(synchronize_session=False)
                 )
             if sent:
@@ -338,6 +349,19 @@ class OutboxSender:
                     .values(lease_owner=None, lease_until=None)
                     .execution_options(synchronize_session=False)
                 )
-            if attempts:
-                session.execute(insert(OutboxAttempt), attempts)
+            if outcomes:
+                session.execute(
+                    insert(OutboxAttempt),
+                    [
+                        {
+                            "outbox_id": o.row.id,
+                            "at": o.at,
+                            "ok": o.error is None,
+                            "transport": self.transport.name,
+                            "error": o.error,
+                            "owner": self.owner,
+                        }
+                        for o in outcomes
+                    ],
+                )
         return states
