@@ -205,17 +205,33 @@ class ProcessingSettings:
     # Child processes of `mailgate serve` and `mailgate poll --once` that classify stored
     # mail and queue the replies, each on its own core beside the listener, pollers and
     # outbox of the main process. 0: classify in the main process (one core in all).
-    workers: int = 1
+    # "auto": one per core for `poll --once`, whose main process only fetches and stores;
+    # one fewer for `serve`, whose listener needs a core of its own; at least one.
+    workers: int | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
-        if not 0 <= self.workers <= 64:
-            raise ConfigValueError("workers", f"must be 0-64, got {self.workers}")
+        if self.workers != "auto" and not 0 <= self.workers <= 64:
+            raise ConfigValueError("workers", f'must be 0-64 or "auto", got {self.workers}')
 
 
-def processing_children(settings: Settings) -> int:
-    """How many processing children to start: ``[processing] workers``, or none for an
-    in-memory SQLite database, which no other process can open."""
-    return settings.processing.workers if settings.database.shareable else 0
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def processing_children(settings: Settings, *, drain: bool = False) -> int:
+    """How many processing children to start: ``[processing] workers`` (``drain``: for a
+    one-shot ``poll --once`` rather than ``serve``), or none for an in-memory SQLite
+    database, which no other process can open."""
+    if not settings.database.shareable:
+        return 0
+    workers = settings.processing.workers
+    if workers == "auto":
+        cores = usable_cores()
+        return max(1, cores if drain else cores - 1)
+    return workers
 
 
 @dataclass(frozen=True)

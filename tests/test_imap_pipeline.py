@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from sqlalchemy import func, select
 
 from mailgate import cli
 from mailgate.app import App
+from mailgate.config import usable_cores
 from mailgate.db.models import ImapCursor, InboxItem, OutboxMessage, Ticket
 from mailgate.ingest import pipeline
 from mailgate.ingest.imap import ImapMailbox, PollResult
@@ -120,12 +122,16 @@ def exactly_one_ticket_and_ack_each(app: App, raws: list[bytes]) -> None:
 
 
 def write_config(
-    path: Path, app: App, *mailboxes: ImapMailbox, log_level: str = "INFO", workers: int = 1
+    path: Path,
+    app: App,
+    *mailboxes: ImapMailbox,
+    log_level: str = "INFO",
+    workers: int | str = 1,
 ) -> Path:
     """A config file for a ``mailgate`` subprocess on the same database as ``app``."""
     lines = [
         "[processing]",
-        f"workers = {workers}",
+        f"workers = {toml_value(workers)}",
         "[database]",
         f"url = {toml_value(app.settings.database.url)}",
         "auto_migrate = false",
@@ -545,18 +551,21 @@ def test_serve_command_runs_one_poller_per_mailbox(
 def test_backlog_of_1000_is_drained_by_poll_once_exactly_once(
     sqlite_url: str, imap_mailbox: MailboxHandle, tmp_path: Path
 ) -> None:
-    """SQLite only: this one is about volume, not about the database."""
+    """SQLite only: this one is about volume, not about the database. With the default
+    ``workers = "auto"``, poll --once (one thread) forks a child per core."""
     settings = imap_mailbox.settings(batch_size=100)
     app = inbox_app(sqlite_url, tmp_path)
     try:
         add_subscription(app, contacts=("@example.com",))
         raws = [sample_message(n, tag="SUB-12345") for n in range(1, 1001)]
         imap_mailbox.append(*raws)
-        config = write_config(tmp_path / "mailgate.toml", app, settings, log_level="WARNING")
+        config = write_config(tmp_path / "mailgate.toml", app, settings, workers="auto")
 
         done = mailgate("--config", str(config), "poll", "--once", "--json", timeout=600)
 
         assert done.returncode == 0, done.stderr[-3000:]
+        started = re.findall(r"processing worker \S+ started \((\w+)\)", done.stderr)
+        assert started == ["fork"] * usable_cores()
         report = json.loads(done.stdout)
         assert report["mailboxes"][0]["fetched"] == 1000
         assert report["mailboxes"][0]["stored"] == 1000

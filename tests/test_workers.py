@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import signal
 import smtplib
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,68 @@ def test_a_message_that_kept_killing_children_is_quarantined(lite_app: Any) -> N
     assert (rows[elsewhere].status, rows[elsewhere].claimed_by) == ("processing", "otherhost:1")
 
 
-def test_a_bad_workers_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [-1, 65, "all", 2.5])
+def test_a_bad_workers_setting_stops_start_up_naming_the_key(
+    tmp_path: Path, workers: object
+) -> None:
     with pytest.raises(ConfigError, match=r"processing\.workers"):
-        parse_settings({"processing": {"workers": -1}}, tmp_path)
+        parse_settings({"processing": {"workers": workers}}, tmp_path)
+
+
+@pytest.mark.parametrize(("cores", "serve", "drain"), [(1, 1, 1), (2, 1, 2), (8, 7, 8)])
+def test_auto_workers_are_a_core_each_for_a_drain_and_one_fewer_for_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, serve: int, drain: int
+) -> None:
+    """serve's listener needs a core of its own; poll --once only fetches and stores."""
+    from mailgate import config
+
+    monkeypatch.setattr(config, "usable_cores", lambda: cores)
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    auto = parse_settings({"database": {"url": url}}, tmp_path)
+    assert auto.processing.workers == "auto"  # the default
+    assert config.processing_children(auto) == serve
+    assert config.processing_children(auto, drain=True) == drain
+    fixed = parse_settings({"database": {"url": url}, "processing": {"workers": 3}}, tmp_path)
+    assert (config.processing_children(fixed), config.processing_children(fixed, drain=True)) == (
+        3,
+        3,
+    )
+
+
+def _started_with(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The start method of each child a pool started, from its log lines."""
+    started = [r.getMessage() for r in caplog.records if "processing worker" in r.getMessage()]
+    return [m.rsplit("(", 1)[1].rstrip(")") for m in started if m.endswith(")")]
+
+
+def test_a_pool_asked_to_fork_spawns_while_another_thread_runs(
+    lite_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A forked child inherits every lock as it was: one held by another thread (SQLite's,
+    a queue's) would never be released in it. So with a second thread running, a pool
+    asked to fork spawns, and so does one not asked to. (The forked children of
+    ``poll --once``, a single thread, are tested in test_imap_pipeline.py.)"""
+    caplog.set_level("INFO", logger="mailgate.workers")
+    app = lite_app({"processing": {"workers": 1}})
+    add_subscription(app)
+    ids = _store(app, 2, "fork")
+    busy = threading.Event()
+    other = threading.Thread(target=busy.wait, args=(60,), daemon=True)
+    other.start()
+    try:
+        for fork, inbox_id in ((True, ids[0]), (False, ids[1])):
+            pool = ProcessPool(app.settings, 1, fork=fork)
+            pool.start()
+            try:
+                pool.submit([inbox_id])
+                assert pool.wait_idle(60)
+            finally:
+                assert pool.stop(30)
+    finally:
+        busy.set()
+        other.join(5)
+    assert _started_with(caplog) == ["spawn", "spawn"]
+    assert _statuses(app, ids) == {"done": 2}
 
 
 def test_claims_of_a_dead_process_on_this_host_are_taken_over_at_once(lite_app: Any) -> None:
@@ -182,11 +242,14 @@ def test_an_in_memory_database_is_processed_in_the_main_process(tmp_path: Path) 
     """No other process can open ``sqlite://`` (in memory): no children then."""
     from mailgate.config import processing_children
 
-    memory = parse_settings({"database": {"url": "sqlite://"}}, tmp_path)
-    on_disk = parse_settings({"database": {"url": f"sqlite:///{tmp_path / 'm.db'}"}}, tmp_path)
+    one = {"processing": {"workers": 1}}
+    memory = parse_settings({"database": {"url": "sqlite://"}} | one, tmp_path)
+    on_disk = parse_settings(
+        {"database": {"url": f"sqlite:///{tmp_path / 'm.db'}"}} | one, tmp_path
+    )
     assert (processing_children(memory), processing_children(on_disk)) == (0, 1)
     memory_file = parse_settings({"database": {"url": "sqlite:///:memory:"}}, tmp_path)
-    assert processing_children(memory_file) == 0
+    assert processing_children(memory_file) == processing_children(memory_file, drain=True) == 0
 
 
 def test_a_host_name_with_like_wildcards_matches_only_itself(lite_app: Any) -> None:

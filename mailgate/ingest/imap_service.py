@@ -306,12 +306,13 @@ def poll_mailboxes(
     """
     selected = list(app.settings.imap.mailboxes if mailboxes is None else mailboxes)
     report = PollReport()
-    workers = processing_children(app.settings)
+    workers = processing_children(app.settings, drain=True)
     # With [processing] workers, children classify each marked batch while this process
     # goes on fetching and storing the next. They are started with the first batch: a
-    # pass that finds no new mail (most runs from cron) starts no process.
+    # pass that finds no new mail (most runs from cron) starts no process. This process
+    # runs one thread, so they are forked, with everything already imported.
     pool = (
-        ProcessPool(app.settings, workers, on_done=report.results.extend, now=now)
+        ProcessPool(app.settings, workers, on_done=report.results.extend, now=now, fork=True)
         if workers
         else None
     )

@@ -11,6 +11,12 @@ The parent knows which ids each child holds. When a child dies (killed, or crash
 code), the claims it held are released and its ids go to a fresh child; an id that has
 now been claimed ``MAX_CLAIMS`` times without finishing is quarantined with the exit
 code, so one poisonous message cannot kill children forever.
+
+Children are started with ``spawn`` (a fresh interpreter that imports mailgate again, about
+half a second) unless the pool is asked to ``fork`` and the parent runs no other thread at
+that moment: a forked child starts with everything already imported in a few
+milliseconds, which is what a one-shot ``mailgate poll --once`` pays for on every run. A
+child started again after a death comes from the collector thread, so it is spawned.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.context import SpawnProcess
+from multiprocessing.context import ForkContext, SpawnContext
+from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any
 
@@ -106,7 +113,7 @@ def _child_main(
 
 @dataclass
 class _Child:
-    process: SpawnProcess
+    process: BaseProcess
     tasks: Queue[int]
     owner: str
     holding: set[int] = field(default_factory=set)
@@ -123,6 +130,7 @@ class ProcessPool:
         *,
         on_done: Callable[[list[Result]], None] | None = None,
         now: dt.datetime | None = None,
+        fork: bool = False,
     ) -> None:
         if processes < 1:
             raise ValueError("a process pool needs at least one process")
@@ -130,7 +138,10 @@ class ProcessPool:
         self.size = processes
         self.on_done = on_done
         self.now = now
-        self._ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+        self.fork = fork
+        # Queues and their locks come from the spawn context: they work with forked
+        # children as well, while fork-context locks cannot be handed to a spawned one.
+        self._ctx = multiprocessing.get_context("spawn")
         self._results: Queue[Any] = self._ctx.Queue()
         self._children: list[_Child] = []
         self._lock = threading.Condition()
@@ -149,7 +160,8 @@ class ProcessPool:
     def _spawn(self) -> _Child:
         tasks: Queue[int] = self._ctx.Queue()
         level = logging.getLogger().getEffectiveLevel()
-        process = self._ctx.Process(
+        context = self._context()
+        process = context.Process(
             target=_child_main,
             args=(self.settings, tasks, self._results, level, self.now),
             name="mailgate-worker",
@@ -157,8 +169,16 @@ class ProcessPool:
         )
         process.start()
         owner = process_identity(process.pid)  # App.owner in the child
-        log.info("processing worker %s started", owner)
+        log.info("processing worker %s started (%s)", owner, context.get_start_method())
         return _Child(process, tasks, owner)
+
+    def _context(self) -> ForkContext | SpawnContext:
+        """fork when asked to and safe: with another thread running, a lock that thread
+        holds (SQLite's, a queue's) would stay locked forever in the child."""
+        forkable = "fork" in multiprocessing.get_all_start_methods()
+        if self.fork and forkable and threading.active_count() == 1:
+            return multiprocessing.get_context("fork")
+        return self._ctx
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Let the children finish what they hold, then end them; False if one had to be
