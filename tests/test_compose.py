@@ -431,3 +431,52 @@ def test_one_line_is_the_character_by_character_definition() -> None:
         limit = rnd.choice([5, 250])
         spaced = "".join(" " if ord(c) < 32 else c for c in value)
         assert one_line(value, limit) == " ".join(spaced.split())[:limit], repr(value)
+
+
+def test_mail_without_attachments_is_written_as_the_email_package_writes_it(
+    composer: Composer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mail without attachments is written directly, not through message objects and the
+    generator: the bytes must be the generator's, byte for byte, for text-only and
+    text-and-HTML bodies in each transfer encoding, with every optional header, plain and
+    encoded names and subjects, long and odd lines and every kind of line end."""
+    from mailgate.mail import compose as module
+
+    written: list[tuple[bytes, bytes]] = []
+    direct = module._direct
+
+    def both(text: Any, html: Any, headers: Any, boundary: str) -> bytes:
+        raw = direct(text, html, headers, boundary)
+        written.append((raw, module._generated(text, html, (), headers, (boundary, "unused"))))
+        return raw
+
+    monkeypatch.setattr(module, "_direct", both)
+    rnd = random.Random(11)
+    pieces = [
+        "Hello", "Grüße", "日本語", "From the start", ".", "=?utf-8?q?x?=", "a" * 1200, "é" * 400,
+        "\t tab", "", " ", "<p>", "&amp;", "\x0c", "\u2028", "\r", "\n", "\r\n", "\n\n",
+    ]  # fmt: skip
+    names = ["Jane Doe", "Zoë Ünal", "O'Brien, Pat", "=?x?=", "李雷", ""]
+    encodings: set[bytes] = set()
+    for i in range(600):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12)))
+        html = (
+            None if i % 3 == 0 else "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12)))
+        )
+        name = rnd.choice(names)
+        out = compose(
+            composer,
+            body=(text, html),
+            to=[f"{name} <jane{i}@acme.example>" if name else f"jane{i}@acme.example"],
+            cc=["Ops <ops@acme.example>"] if i % 4 == 0 else [],
+            reply_to="support+t.abc@irex.example" if i % 2 else None,
+            from_name=rnd.choice([None, "Émile (IREX Support)"]),
+            subject=" ".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 6))),
+            in_reply_to=rnd.choice([None, f"m{i}@acme.example"]),
+            references=[f"r{k}@acme.example" for k in range(rnd.choice([0, 1, 25]))],
+            auto_submitted=rnd.choice(["auto-replied", ""]),
+        )
+        raw, generated = written[-1]
+        assert out.raw == raw == generated, (text, html)
+        encodings.update(re.findall(rb"Content-Transfer-Encoding: (\S+)", raw))
+    assert encodings == {b"7bit", b"quoted-printable", b"base64"}

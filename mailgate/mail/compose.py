@@ -9,6 +9,7 @@ import binascii
 import datetime as dt
 import email.utils
 import itertools
+import re
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -161,31 +162,93 @@ def _address_list(values: Iterable[str]) -> str:
     return ", ".join(entries)
 
 
-def _text_part(text: str, subtype: str) -> MIMENonMultipart:
-    """A UTF-8 text part with LF line endings (the generator writes CRLF) and a final
-    newline, in 7bit when it can be, else in the shorter of quoted-printable and base64."""
+def _text_body(text: str) -> tuple[str, str]:
+    """(Content-Transfer-Encoding, payload) of a UTF-8 text part with LF line endings (the
+    generator writes CRLF) and a final newline: 7bit when it can be, else the shorter of
+    quoted-printable and base64."""
     lines = text.encode("utf-8").splitlines()
     data = b"\n".join(lines) + b"\n"
     if data.isascii() and max(map(len, lines), default=0) <= _MAX_LINE:
-        cte, payload = "7bit", data
-    elif 6 * (len(data) - len(data.translate(None, _HIGH_BYTES))) < len(data):
+        return "7bit", data.decode("ascii")
+    if 6 * (len(data) - len(data.translate(None, _HIGH_BYTES))) < len(data):
         # Quoted-printable spends 3 characters on a byte above 127 and base64 4 on every
         # 3 bytes: quoted-printable is shorter while fewer than 1 byte in 6 is that high.
-        cte, payload = "quoted-printable", binascii.b2a_qp(data, istext=True)
-    else:
-        cte, payload = "base64", base64.encodebytes(data)
+        return "quoted-printable", binascii.b2a_qp(data, istext=True).decode("ascii")
+    return "base64", base64.encodebytes(data).decode("ascii")
+
+
+def _text_part(subtype: str, body: tuple[str, str]) -> MIMENonMultipart:
+    cte, payload = body
     part = MIMENonMultipart("text", subtype, charset="utf-8")
-    part.set_payload(payload.decode("ascii"))
+    part.set_payload(payload)
     part["Content-Transfer-Encoding"] = cte
     return part
 
 
-def _multipart(subtype: str, parts: list[MIMEBase]) -> MIMEMultipart:
-    # A random boundary of our own: without one the generator looks for a boundary that
-    # occurs in no part by compiling a new regular expression per message, about 30% of
-    # the time a message took. "=_" occurs in no quoted-printable or base64 text, and 7bit
-    # text cannot guess 128 random bits.
-    return MIMEMultipart(subtype, boundary=f"=_{uuid.uuid4().hex}", _subparts=parts)
+def _generated(
+    text: tuple[str, str],
+    html: tuple[str, str] | None,
+    attachments: Sequence[Attachment],
+    headers: Sequence[tuple[str, str]],
+    boundaries: tuple[str, str],
+) -> bytes:
+    """The message as the email package builds and writes it."""
+    msg: MIMEBase = _text_part("plain", text)
+    if html is not None:
+        parts: list[MIMEBase] = [msg, _text_part("html", html)]
+        msg = MIMEMultipart("alternative", boundary=boundaries[0], _subparts=parts)
+    if attachments:
+        parts = [msg, *map(_attachment, attachments)]
+        msg = MIMEMultipart("mixed", boundary=boundaries[1], _subparts=parts)
+    for name, value in headers:
+        msg[name] = value
+    return msg.as_bytes(policy=_POLICY)
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def _written(headers: Iterable[tuple[str, str]], payload: str = "") -> bytes:
+    """Header lines, the blank line and a text payload as the generator writes them:
+    each header through the policy's folding, every line end as CRLF."""
+    lines = [_POLICY.fold_binary(name, value) for name, value in headers]
+    lines.append(b"\r\n" + "\r\n".join(_NEWLINE.split(payload)).encode("ascii"))
+    return b"".join(lines)
+
+
+def _text_headers(subtype: str, cte: str) -> list[tuple[str, str]]:
+    content_type = f'text/{subtype}; charset="utf-8"'
+    return [
+        ("Content-Type", content_type),
+        ("MIME-Version", "1.0"),
+        ("Content-Transfer-Encoding", cte),
+    ]
+
+
+def _direct(
+    text: tuple[str, str],
+    html: tuple[str, str] | None,
+    headers: Sequence[tuple[str, str]],
+    boundary: str,
+) -> bytes:
+    """The bytes ``_generated`` gives for mail without attachments (every reply and
+    notification), written without building message objects: the objects and the
+    generator took half of what composing a message cost. Tested to be the same bytes."""
+    if html is None:
+        return _written([*_text_headers("plain", text[0]), *headers], text[1])
+    content_type = f'multipart/alternative; boundary="{boundary}"'
+    top = [("Content-Type", content_type), ("MIME-Version", "1.0"), *headers]
+    delimiter = f"--{boundary}\r\n".encode("ascii")
+    return b"".join(
+        [
+            _written(top),
+            delimiter,
+            _written(_text_headers("plain", text[0]), text[1]),
+            b"\r\n" + delimiter,
+            _written(_text_headers("html", html[0]), html[1]),
+            f"\r\n--{boundary}--\r\n".encode("ascii"),
+        ]
+    )
 
 
 def _attachment(att: Attachment) -> MIMEBase:
@@ -273,41 +336,49 @@ class Composer:
         body: tuple[str, str | None] | None = None,
     ) -> Outgoing:
         text, html = body if body is not None else self.render(template, context)
-        msg: MIMEBase = _text_part(text, "plain")
-        if html is not None:
-            msg = _multipart("alternative", [msg, _text_part(html, "html")])
-        if attachments:
-            msg = _multipart("mixed", [msg, *map(_attachment, attachments)])
-        msg["From"] = _mailbox(one_line(from_name or self.support_name), self.support_address)
-        msg["To"] = _address_list(to)
+        headers = [
+            ("From", _mailbox(one_line(from_name or self.support_name), self.support_address)),
+            ("To", _address_list(to)),
+        ]
         if cc:
-            msg["Cc"] = _address_list(cc)
+            headers.append(("Cc", _address_list(cc)))
         if reply_to:
-            msg["Reply-To"] = _address_list([reply_to])
+            headers.append(("Reply-To", _address_list([reply_to])))
         safe_subject = one_line(subject, 400)
-        msg["Subject"] = _header_text(safe_subject)
-        msg["Date"] = email.utils.format_datetime(now or dt.datetime.now(dt.UTC))
+        headers.append(("Subject", _header_text(safe_subject)))
+        headers.append(("Date", email.utils.format_datetime(now or dt.datetime.now(dt.UTC))))
         message_id = self.new_message_id(label or kind)
-        msg["Message-ID"] = f"<{message_id}>"
+        headers.append(("Message-ID", f"<{message_id}>"))
         refs = [r for r in references if r]
         if in_reply_to:
-            msg["In-Reply-To"] = f"<{one_line(in_reply_to, 900)}>"
+            headers.append(("In-Reply-To", f"<{one_line(in_reply_to, 900)}>"))
             if in_reply_to not in refs:
                 refs.append(in_reply_to)
         if refs:
             # RFC 5322 3.6.4: keep the chain; trim the middle of very long ones.
             if len(refs) > 20:
                 refs = refs[:1] + refs[-19:]
-            msg["References"] = " ".join(f"<{one_line(r, 900)}>" for r in refs)
+            headers.append(("References", " ".join(f"<{one_line(r, 900)}>" for r in refs)))
         if auto_submitted:
-            msg["Auto-Submitted"] = auto_submitted  # RFC 3834 5
-            msg["X-Auto-Response-Suppress"] = "All"  # keeps Exchange from answering
-        msg[LOOP_HEADER] = self.id_domain
+            headers.append(("Auto-Submitted", auto_submitted))  # RFC 3834 5
+            headers.append(("X-Auto-Response-Suppress", "All"))  # keeps Exchange from answering
+        headers.append((LOOP_HEADER, self.id_domain))
+        # Random boundaries of our own: without one the generator looks for a boundary
+        # that occurs in no part by compiling a new regular expression per message. "=_"
+        # occurs in no quoted-printable or base64 text, and 7bit text cannot guess 128
+        # random bits.
+        boundaries = (f"=_{uuid.uuid4().hex}", f"=_{uuid.uuid4().hex}")
+        text_body, html_body = _text_body(text), None if html is None else _text_body(html)
+        raw = (
+            _generated(text_body, html_body, attachments, headers, boundaries)
+            if attachments
+            else _direct(text_body, html_body, headers, boundaries[0])
+        )
         return Outgoing(
             kind=kind,
             mail_from=self.support_address,
             recipients=tuple(email.utils.parseaddr(a)[1] for a in (*to, *cc)),
             subject=safe_subject,
             message_id=message_id,
-            raw=msg.as_bytes(policy=_POLICY),
+            raw=raw,
         )
