@@ -101,8 +101,24 @@ _TRANSLATION = {
 }
 
 
+#: Any character ``_TRANSLATION`` changes. ``str.translate`` looks every character up in the
+#: table, which costs more than all the detectors together on a plain line.
+_TRANSLATED = re.compile("[" + re.escape("".join(map(chr, _TRANSLATION))) + "]")
+#: The only ASCII character the table changes.
+_TRANSLATED_ASCII = "\t"
+
+
+def _translation_changes(line: str) -> bool:
+    """Whether ``line.translate(_TRANSLATION)`` differs from ``line``."""
+    if line.isascii():  # most lines, and much cheaper than the search
+        return _TRANSLATED_ASCII in line
+    return _TRANSLATED.search(line) is not None
+
+
 def _clean(line: str) -> str:
     """The line as detectors see it: invisible characters gone, odd spaces plain, trimmed."""
+    if not _translation_changes(line):
+        return line.strip()
     return line.translate(_TRANSLATION).strip()
 
 
@@ -442,6 +458,24 @@ def _quoted_forward_marker(clean: str) -> bool:
     return _is_quote(clean) and _FORWARD_MARKER.fullmatch(clean[1:].strip()) is not None
 
 
+def _may_start_boundary(det: Sequence[str], fields: Sequence[_Field]) -> list[bool]:
+    """For each line, False when no header can start there: ``_boundary_at`` would say None.
+
+    Most lines are prose or log lines, and proving that is cheaper than trying the patterns:
+    dividers and forward markers end in a dash, an underscore or a colon, a header block
+    starts with a field we know, and an attribution ends, within three lines, in a colon.
+    """
+    ends_in_colon = [clean.endswith((":", "：")) for clean in det] + [False, False]
+    return [
+        field is not None
+        or clean.endswith(("-", "_"))
+        or ends_in_colon[k]
+        or ends_in_colon[k + 1]
+        or ends_in_colon[k + 2]
+        for k, (clean, field) in enumerate(zip(det, fields, strict=True))
+    ]
+
+
 def _boundary_at(det: Sequence[str], fields: Sequence[_Field], i: int) -> _Boundary | None:
     """The kind of quoted-history header starting at line ``i``, if any."""
     line = det[i]
@@ -538,11 +572,18 @@ def _is_closing(clean: str) -> bool:
     return False
 
 
-def _signature_start(lines: Sequence[str]) -> int:
-    """Index of the first signature line of ``lines`` (``len(lines)`` when none)."""
-    det = [_clean(line) for line in lines]
+def _may_close(det: Sequence[str], k: int, end: int) -> bool:
+    """False when line ``k`` cannot end the text as a closing: the block under it, up to
+    ``end``, does not start with a name, so ``_contact_block_ok`` would say False. Far
+    cheaper than the closing patterns, which prose and log lines would all go through."""
+    first = _next_nonblank(det, k + 1)
+    return first >= end or _looks_like_name(det[first])
+
+
+def _signature_start(det: Sequence[str]) -> int:
+    """Index of the first signature line of the cleaned lines ``det`` (``len(det)`` when none)."""
     nonblank = [k for k, clean in enumerate(det) if clean]
-    cut = len(lines)
+    cut = len(det)
 
     # RFC 3676 section 4.3: "-- " alone on a line starts the signature.
     for k in nonblank[-(_MAX_AFTER_DELIMITER + 1) :]:
@@ -559,7 +600,7 @@ def _signature_start(lines: Sequence[str]) -> int:
     # A closing line followed by nothing or by a short contact block.
     before_cut = [k for k in nonblank if k < cut]
     for k in before_cut[-(_MAX_CONTACT_LINES + _MAX_DISCLAIMER_LINES + 1) :]:
-        if _is_closing(det[k]) and _contact_block_ok(det, k + 1, cut):
+        if _may_close(det, k, cut) and _is_closing(det[k]) and _contact_block_ok(det, k + 1, cut):
             if any(det[j] for j in range(k)):
                 return k
             # Nothing but the closing: "Thanks!" is then the message; keep it.
@@ -622,7 +663,8 @@ def _unwrap_forward(lines: Sequence[str], boundary: _Boundary, depth: int) -> St
 def _strip(lines: Sequence[str], depth: int) -> Stripped:
     det = [_clean(line) for line in lines]
     fields = [_field(clean) for clean in det]
-    own: list[str] = []
+    may_start = _may_start_boundary(det, fields)
+    own: list[int] = []  # indices of the sender's own lines
     quoted: list[str] = []
     boundary: _Boundary | None = None
     i = 0
@@ -631,7 +673,7 @@ def _strip(lines: Sequence[str], depth: int) -> Stripped:
             # Apple Mail on iOS quotes the whole forward, marker included.
             boundary = _Boundary(i, i + 1, "forward", body=i + 1)
             break
-        found = _boundary_at(det, fields, i)
+        found = _boundary_at(det, fields, i) if may_start[i] else None
         if found is not None:
             after = _next_nonblank(det, found.end)
             if found.kind == "wrote" and after < len(det) and _is_quote(det[after]):
@@ -642,14 +684,15 @@ def _strip(lines: Sequence[str], depth: int) -> Stripped:
             if not found.weak:
                 boundary = found
                 break
-        if det[i]:  # leading blank lines are dropped by _join anyway
-            (quoted if _is_quote(det[i]) else own).append(lines[i])
-        elif own:
-            own.append(lines[i])
+        if det[i] and _is_quote(det[i]):
+            quoted.append(lines[i])
+        elif det[i] or own:  # leading blank lines are dropped by _join anyway
+            own.append(i)
         i += 1
 
-    cut = _signature_start(own)
-    body, signature = own[:cut], own[cut:]
+    cut = _signature_start([det[k] for k in own])
+    body = [lines[k] for k in own[:cut]]
+    signature = [lines[k] for k in own[cut:]]
     bare_forward = boundary is not None and boundary.kind == "forward" and not _join(body)
     if boundary is not None and bare_forward and depth < _MAX_FORWARD_DEPTH:
         inner = _unwrap_forward(lines, boundary, depth)
