@@ -1,8 +1,6 @@
 """``python -m mailgate``: the same as the ``mailgate`` command."""
 
-import sys
-
-from mailgate.cli import main
+from mailgate.cli import run
 
 if __name__ == "__main__":  # not when a processing child re-imports the parent's main
-    sys.exit(main())
+    run()

@@ -4,13 +4,15 @@ every command whose result depends on the time takes ``--now ISO-8601``."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -765,6 +767,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.close()
 
 
+def run() -> NoReturn:
+    """The ``mailgate`` command: ``main``, then a quick exit.
+
+    When ``main`` returns, its work is committed, written and closed (``main`` closes the
+    app, and with it the database connections). What normal exit adds is the interpreter
+    freeing every module and object one by one: about 0.1 s, a sixth of a ``poll --once``
+    that finds nothing, paid by every run from cron and every message piped to
+    ``mailgate ingest``. Exit handlers still run (logging's flush, multiprocessing's
+    clean-up) and the streams are flushed; only that teardown is skipped.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _imap_commands(sub: Any, add: Any) -> None:
     # Imported when the parser is built, not at import time: imap_service imports the app.
     from mailgate.ingest.imap_service import register
@@ -776,4 +795,4 @@ _EXTENSIONS.append(_imap_commands)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -183,6 +183,39 @@ def test_ingest_from_stdin_in_a_subprocess(sqlite_url: str, tmp_path: Path) -> N
         app.close()
 
 
+def test_the_command_exits_with_mains_code_after_exit_handlers_and_flushed_output(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """``mailgate`` (``cli.run``) skips the interpreter's teardown, nothing else: the exit
+    code is main's, exit handlers run, and output waiting in a pipe's buffer is written."""
+    script = (
+        "import atexit, sys\n"
+        "from mailgate import cli\n"
+        "atexit.register(print, 'exit handler ran')\n"
+        "sys.argv[0] = 'mailgate'\n"
+        "cli.run()\n"
+    )
+    good = write_config(tmp_path / "good.toml", _config_data(sqlite_url, tmp_path))
+    bad = write_config(tmp_path / "bad.toml", {"smtp": {"prot": 25}})
+    ok, refused = (
+        subprocess.run(
+            [sys.executable, "-c", script, "-c", str(config), "check-config", "--json"],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=60,
+            check=False,
+        )
+        for config in (good, bad)
+    )
+    assert ok.returncode == 0, ok.stderr
+    printed = ok.stdout.removesuffix("exit handler ran\n")
+    assert printed != ok.stdout  # the handler ran, after everything main printed
+    assert json.loads(printed)["config"]["database"]["url"] == sqlite_url
+    assert (refused.returncode, refused.stdout) == (EX_CONFIG, "exit handler ran\n")
+    assert "smtp.prot" in refused.stderr
+
+
 def test_ingest_exits_75_when_postgresql_is_unreachable(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     config = write_config(
