@@ -14,8 +14,6 @@ the gates bypassed. No timings here: speed is for the benchmarks.
 
 from __future__ import annotations
 
-import ast
-import random
 import string
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -28,6 +26,7 @@ from mailgate.mail import quotes
 from mailgate.mail.html import html_to_text
 from mailgate.mail.parse import parse_message
 from mailgate.mail.quotes import Stripped, strip_reply
+from tests.support.gate_texts import fixture_texts, mutated_windows, strings_of
 
 TESTS = Path(__file__).parent
 SEED = 20261103
@@ -54,26 +53,6 @@ def corpus_texts() -> tuple[str, ...]:
     return tuple(texts)
 
 
-@cache
-def fixture_texts() -> tuple[str, ...]:
-    """Every fixture file as text; mails also parsed, HTML also rendered."""
-    texts = []
-    for path in sorted((TESTS / "fixtures").rglob("*")):
-        if not path.is_file():
-            continue
-        raw = path.read_bytes()
-        text = raw.decode("utf-8", errors="replace")
-        texts.append(text)
-        if path.suffix == ".eml":
-            mail = parse_message(raw)
-            texts.append(mail.text)
-            if mail.html:
-                texts.append(html_to_text(mail.html))
-        elif path.suffix == ".html":
-            texts.append(html_to_text(text))
-    return tuple(texts)
-
-
 #: Ways for a check to match that the texts above lack.
 SEEDS = [
     # An attribution wrapped onto three lines, the colon on the last.
@@ -89,15 +68,7 @@ SEEDS = [
 def case_texts() -> tuple[str, ...]:
     """Every string of test_quotes.py (bodies, attribution lines, closings, …) and of
     ``SEEDS``, alone and between new text and history, as those tests use them."""
-    tree = ast.parse((TESTS / "test_quotes.py").read_text(encoding="utf-8"))
-    strings = sorted(
-        {
-            node.value
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str)
-        }
-        | set(SEEDS)
-    )
+    strings = sorted(strings_of(TESTS / "test_quotes.py") | set(SEEDS))
     return tuple(
         text
         for s in strings
@@ -121,50 +92,17 @@ TOKENS = [
 ]
 
 
-def _mutate(rng: random.Random, line: str) -> str:
-    """``line`` with one to three random insertions, replacements or deletions."""
-    for _ in range(rng.randint(1, 3)):
-        choice = rng.random()
-        if choice < 0.15:
-            piece = "".join(rng.choices(string.ascii_uppercase, k=rng.randint(2, 8)))
-        elif choice < 0.35:
-            piece = rng.choice(TOKENS)
-        else:
-            piece = rng.choice(ALPHABET)
-        # Where the detectors look most: the start and the end of the line.
-        at = rng.choice([0, len(line), rng.randint(0, len(line))])
-        operation = rng.random()
-        if operation < 0.5:
-            line = line[:at] + piece + line[at:]
-        elif operation < 0.85:
-            line = line[:at] + piece + line[at + 1 :]
-        else:
-            line = line[:at] + line[at + 1 :]
-    return line
-
-
 @cache
 def mutated_texts() -> tuple[str, ...]:
     """Windows of the texts above with one or two lines mutated (or a new line put in)."""
-    rng = random.Random(SEED)
-    sources = [
-        lines
-        for text in corpus_texts() + fixture_texts() + case_texts()
-        if (lines := text.splitlines())
-    ]
-    texts = []
-    for _ in range(MUTATIONS):
-        lines = rng.choice(sources)
-        start = rng.randrange(len(lines))
-        window = lines[max(0, start - 3) : start + MUTATION_WINDOW]
-        for _ in range(rng.randint(1, 2)):
-            k = rng.randrange(len(window) + 1)
-            if k == len(window) or rng.random() < 0.2:
-                window.insert(k, _mutate(rng, ""))
-            else:
-                window[k] = _mutate(rng, window[k])
-        texts.append("\n".join(window))
-    return tuple(texts)
+    return mutated_windows(
+        corpus_texts() + fixture_texts() + case_texts(),
+        seed=SEED,
+        count=MUTATIONS,
+        alphabet=ALPHABET,
+        tokens=TOKENS,
+        window=MUTATION_WINDOW,
+    )
 
 
 def all_texts() -> tuple[str, ...]:

@@ -116,19 +116,25 @@ class LanguageVerdict:
 
 
 class _Hinted:
-    """A pattern with a hint: a substring (``needs``) or a much cheaper pattern (``hint``)
-    that every match of the pattern contains. In a text without the hint the pattern
-    cannot match and is not run: most lines of prose have no "@", "[", backslash or
-    digit, and a search that finds nothing still costs microseconds a line, which adds up
-    over dozens of patterns. The results are always those of the pattern alone.
+    """A pattern with a hint: a substring (``needs``; a tuple: one of these substrings)
+    or a much cheaper pattern (``hint``) that every match of the pattern contains. In a
+    text without the hint the pattern cannot match and is not run: most lines of prose
+    have no "@", "[", backslash or digit, and a search that finds nothing still costs
+    microseconds a line, which adds up over dozens of patterns. The results are always
+    those of the pattern alone.
     """
 
     __slots__ = ("may_match", "pattern")
 
-    def __init__(self, pattern: str, flags: int = 0, *, needs: str = "", hint: str = "") -> None:
+    def __init__(
+        self, pattern: str, flags: int = 0, *, needs: str | tuple[str, ...] = "", hint: str = ""
+    ) -> None:
         self.pattern = re.compile(pattern, flags)
         self.may_match: Callable[[str], object]
-        if needs:
+        if isinstance(needs, tuple):
+            strings = needs  # a few substring tests cost less than one scan by re
+            self.may_match = lambda text: any(map(text.__contains__, strings))
+        elif needs:
             self.may_match = lambda text: needs in text
         elif hint:
             self.may_match = re.compile(hint, flags).search
@@ -232,6 +238,8 @@ _CLOSING = re.compile(
 _CLOSING_THEN_NAMES = _Hinted(
     rf"^{_CLOSING_PHRASE}\s*[,\-–]\s*(?P<rest>\S.*)$", re.VERBOSE | re.IGNORECASE, hint=r"[,\-–]"
 )
+# Both start with a closing phrase: a line that does not is neither (see _may_close).
+_CLOSING_START = re.compile(_CLOSING_PHRASE, re.VERBOSE | re.IGNORECASE)
 # A closing is only a closing after some prose: "Thanks!" may also open a message.
 _LETTERS_BEFORE_CLOSING = 12
 
@@ -275,7 +283,7 @@ _LOG_MARKER = _Hinted(
     r"\[\s*" + _LOG_LEVEL + r"\s*\]|\s" + _LOG_LEVEL + r"\s+\[|\b(?:level|lvl|severity)=\w"
     r"|\[(?:main|pool-\d+-thread-\d+|[\w-]*thread[\w-]*|http-nio-[\w-]+)\]"
     r"|(?<!\s\.)(?:\s\.){3,}\s*:",  # Windows "ipconfig" dotted leaders
-    hint=r"[\[=:]",
+    hint=r"[\[=.](?:(?<=[\[=])|(?<=\s\.))",  # "[", "=" or a full stop after a space
 )
 
 # Stack traces start with one of these lines...
@@ -401,8 +409,15 @@ def _letters(text: str) -> int:
     return sum(map(str.isalpha, text))
 
 
-def _is_machine_line(line: str) -> bool:
-    """True for one line of log, config, table or code, judged on the line alone."""
+def _is_machine_line(line: str, plain: bool = False) -> bool:
+    """True for one line of log, config, table or code, judged on the line alone.
+
+    ``plain`` is ``_is_plain_prose(line)``: of the checks below, only the command can
+    match such a line, and only when it starts with a small letter (the PowerShell
+    commands, with a capital, have a "-").
+    """
+    if plain:
+        return line[:1].islower() and _is_command(line)
     if _LOG_LINE.match(line) or _LOG_MARKER.search(line):
         return True
     if _INI_SECTION.match(line) or _JSON_PUNCTUATION.match(line) or _XML_LINE.match(line):
@@ -423,6 +438,10 @@ def _is_machine_line(line: str) -> bool:
         mostly_symbols = _letters(body) < 0.6 * len(body.replace(" ", ""))
         if _CODE_CHARACTERS.search(body) or mostly_symbols:
             return True
+    return _is_command(line)
+
+
+def _is_command(line: str) -> bool:
     command = _COMMAND.match(line)
     return bool(command and _COMMAND_ARGUMENT_HINT.search(command.group("rest").strip()))
 
@@ -466,20 +485,25 @@ _NAME_PARTICLES = frozenset(
 _NAME_LINE_MAX_WORDS = 6
 
 
-def _is_name_line(line: str) -> bool:
+def _is_name_line(line: str, plain: bool = False) -> bool:
     """A short line of capitalised words: a name, a title, a company, an address.
 
     "Hans Müller", "Müller IT-Service GmbH", "Hauptstraße 5, 80331 München",
     "- Brama Główna Wjazd" (a camera called so). Names are not evidence of the language
     the sender writes in. Scripts without case (CJK) never match.
+
+    ``plain`` is ``_is_plain_prose(line)``: in such a line a letter follows each space
+    but a last one, so more than six spaces make more than six words.
     """
+    if plain and line.count(" ") > _NAME_LINE_MAX_WORDS:
+        return False
     body = _BULLET.sub("", line).strip()
     if body.endswith(("?", "!", ":", "？", "！", "：")):
         return False
     words = capitalised = 0
     for token in body.split():
         token = token.strip(".,;:()[]'\"")
-        first = next((ch for ch in token if ch.isalpha()), None)
+        first = token[0] if token[:1].isalpha() else next(filter(str.isalpha, token), None)
         if first is None:
             continue  # no word: a number, a dash
         words += 1
@@ -502,14 +526,17 @@ _INLINE_NOISE = (
     _Hinted(
         r"\b(?:https?|ftp|sftp|ldaps?|smtp|imaps?|file|rtsp|wss?|jdbc:\w+)://\S+|\bwww\.\S+",
         re.IGNORECASE,
-        hint=r"://|www\.",
+        needs=("://", "w.", "W."),  # "www." in any case ends in one of the last two
     ),
     _Hinted(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", needs="@"),  # e-mail address
     _Hinted(r"</?[A-Za-z!?][^<>\n]*>", needs="<"),  # XML/HTML tag
     # Quoted strings: UI texts and error messages, in whatever language the UI speaks.
-    _Hinted(r"\"[^\"\n]{0,200}\"|“[^”\n]{0,200}”|„[^“”\n]{0,200}[“”]|«[^»\n]{0,200}»"),
-    _Hinted(r"「[^」\n]{0,200}」|『[^』\n]{0,200}』|【[^】\n]{0,200}】"),
-    _Hinted(r"(?<!\S)\S+(?:\s+(?:-+>|=>|→|>)\s+\S+)+", hint="[>→]"),  # menu paths: A > B
+    _Hinted(
+        r"\"[^\"\n]{0,200}\"|“[^”\n]{0,200}”|„[^“”\n]{0,200}[“”]|«[^»\n]{0,200}»",
+        needs=('"', "“", "„", "«"),
+    ),
+    _Hinted(r"「[^」\n]{0,200}」|『[^』\n]{0,200}』|【[^】\n]{0,200}】", needs=("「", "『", "【")),
+    _Hinted(r"(?<!\S)\S+(?:\s+(?:-+>|=>|→|>)\s+\S+)+", needs=(">", "→")),  # menu paths: A > B
     # Parenthesised proper names: "the municipality of Kraków (Urząd Miasta Krakowa)".
     _Hinted(r"\((?:[A-ZÀ-ÖØ-ÞĀ-ſА-Я][\w.'-]*(?:\s+(?:[a-z]{1,3}\s+)?|(?=\))))+\)", needs="("),
     _Hinted(r"\b[A-Za-z]:\\\S*|(?<!\S)\S*\\\S*", needs="\\"),  # Windows and UNC paths
@@ -518,16 +545,18 @@ _INLINE_NOISE = (
         r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
         needs="-",
     ),
-    _Hinted(  # hashes
-        r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b", hint=r"\d"
+    _Hinted(  # hashes (the hint: seven hex digits in a row, much rarer than one digit)
+        r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b", hint="[0-9a-fA-F]{7}"
     ),
-    _Hinted(r"\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b", needs=":"),  # IPv6, MACs, times
+    _Hinted(  # IPv6, MACs, times
+        r"\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b", hint=":[0-9a-fA-F]{0,4}:"
+    ),
     _Hinted(r"(?<!\S)\S+=\S*", needs="="),  # key=value
     _Hinted(r"(?<!\S)--?[A-Za-z][\w-]*", needs="-"),  # command-line flags
     _Hinted(  # dotted names (the hint: a full stop that ends a sentence is no separator)
         r"(?<![\w$-])[\w$-]+(?:(?:\.|::|->)[A-Za-z0-9_$-]+)+(?:\(\))?",
         re.ASCII,
-        hint=r"(?:\.|::|->)[A-Za-z0-9_$-]",
+        hint=r"[.:>][A-Za-z0-9_$-]",  # a separator's last character, then a name's first
     ),
     _Hinted(r"\b[A-Za-z_]\w*\([^()\n]*\)", needs="("),  # call(args)
     _Hinted(r"\b[A-Za-z0-9]*_[A-Za-z0-9_]*\b", needs="_"),  # snake_case
@@ -535,8 +564,8 @@ _INLINE_NOISE = (
         r"(?<![A-Za-z0-9-])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\b",
         hint=r"\d",
     ),
-    _Hinted(  # camelCase, PascalCase
-        r"\b[a-z]+[A-Z][A-Za-z]*\b|\b[A-Z][a-z]+[A-Z][A-Za-z]*\b", hint="[a-z][A-Z]"
+    _Hinted(  # camelCase, PascalCase (the hint looks for the capital, the rarer letter)
+        r"\b[a-z]+[A-Z][A-Za-z]*\b|\b[A-Z][a-z]+[A-Z][A-Za-z]*\b", hint="[A-Z](?<=[a-z][A-Z])"
     ),
     _Hinted(r"\b\d+(?:[.,:]\d+)*\b", hint=r"\d"),  # numbers
 )
@@ -546,9 +575,9 @@ _OUTPUT_AFTER_COLON = _Hinted(
     r"|melding|błąd|komunikat|ошибка|message|exception|says|shows|returns)\s*[:：]\s+\S.*?"
     r"(?:[.!?。！？](?=\s|$)|$)",
     re.IGNORECASE,
-    hint="[:：]",
+    hint=r"[:：]\s",
 )
-_ACRONYM = _Hinted(r"\b[A-Z]{2,}s?\b", hint="[A-Z]{2}")
+_ACRONYM = _Hinted(r"\b[A-Z]{2,}s?\b", hint="[A-Z](?<=[A-Z]{2})")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _LEFTOVER_PUNCTUATION = _Hinted(r"(?:\s[^\w\s]{1,3})+(?=\s|$)", hint=r"\s[^\w\s]")
 
@@ -563,17 +592,34 @@ def _is_mostly_upper(line: str) -> bool:
     return sum(1 for ch in line if ch.isupper() and ch.isalpha()) > limit
 
 
-def _clean_inline(line: str) -> str:
+def _has_spaces_to_squeeze(text: str) -> bool:
+    """Whether ``_SPACES`` finds more than single plain spaces in ``text``. Replacing
+    each of the spaces between words by a space costs microseconds on a long line."""
+    if "  " in text or "\t" in text:
+        return True
+    return not text.isascii() and ("\u00a0" in text or "\u3000" in text)
+
+
+def _clean_inline(line: str, plain: bool = False) -> str:
+    """``line`` without the tokens that are no language, spaces squeezed.
+
+    ``plain`` is ``_is_plain_prose(line)``: such a line has no such token, and neither
+    has its lower-cased form.
+    """
     mostly_upper = _is_mostly_upper(line)
     if mostly_upper:
         line = line.lower()  # SHOUTED PROSE: keep it, as words rather than acronyms
+    if plain:
+        return line.strip()
     line = _OUTPUT_AFTER_COLON.sub(r"\1", line)
     for noise in _INLINE_NOISE:
         line = noise.sub(" ", line)
     if not mostly_upper:
         line = _ACRONYM.sub(" ", line)
     line = _LEFTOVER_PUNCTUATION.sub(" ", " " + line)
-    return _SPACES.sub(" ", line).strip()
+    if _has_spaces_to_squeeze(line):
+        line = _SPACES.sub(" ", line)
+    return line.strip()
 
 
 # ======================================================================================
@@ -587,21 +633,27 @@ def _clean_inline(line: str) -> str:
 class _AnyCase:
     """A case-insensitive pattern, its source in lower case, with the casefold fast path
     and the strings every match contains (``scope.literal_prefilter``): a long paragraph
-    without any of them is not searched at all."""
+    without any of them is not searched at all. A pattern of words alone ("a|b|c") is
+    its own prefilter: literal_prefilter leaves it out when a word is not ASCII, and
+    str.__contains__ finds a few words faster than re finds any of them."""
 
     __slots__ = ("ignore_case", "lower_case", "prefilter")
 
     def __init__(self, pattern: str) -> None:
         self.ignore_case = re.compile(pattern, re.IGNORECASE)
         self.lower_case = re.compile(pattern)
-        self.prefilter = literal_prefilter(self.ignore_case)
+        words = pattern.split("|")
+        if all(word and re.escape(word) == word for word in words):
+            self.prefilter: tuple[frozenset[str], ...] = (frozenset(words),)
+        else:
+            self.prefilter = literal_prefilter(self.ignore_case)
 
     def found(self, text: str, lowered: str | None) -> bool:
         """Whether the pattern occurs in ``text``; ``lowered`` is ``casefold.lowered(text)``."""
         if lowered is None:
             return self.ignore_case.search(text) is not None
         for strings in self.prefilter:
-            if not any(s in lowered for s in strings):
+            if not any(map(lowered.__contains__, strings)):
                 return False
         return self.lower_case.search(lowered) is not None
 
@@ -665,13 +717,54 @@ class _Paragraph:
 
 
 # ======================================================================================
+# prose_only, part 6: lines of plain prose, which the machine-text patterns cannot match
+# ======================================================================================
+
+# Most lines of a request are plain sentences, and most patterns above need something
+# such a line lacks. Fences, quotes, delimiters, prompts and nearly all the machine-line
+# and noise patterns need a digit or a symbol ("-", "_", ":", "/", "(", "[", "=", "<",
+# "@", "#", "|", "`", quotes, ...); log levels and acronyms need two capitals in a row,
+# camelCase a capital after a small letter; tables and indented code two spaces in a
+# row; leftover punctuation a space before punctuation; dotted names and "www." a full
+# stop inside a token. Plain prose has none of these: letters (ASCII and Latin, which
+# str.lower() maps to one letter of the same set, so a shouted line lower-cased is plain
+# too), single spaces and the punctuation of sentences, a full stop only before a space
+# or at the end. What can still match it is spelled in letters alone and stays checked:
+# closings, mobile signatures, forwarded-message markers, "Exception in thread" and
+# commands ("make sense.").
+_PLAIN_LETTERS = "A-Za-zÀ-ÖØ-öø-ÿĀ-įı-ſ"  # without İ, which str.lower() makes two characters
+_PLAIN_CHARACTERS = re.compile(rf"[{_PLAIN_LETTERS}][{_PLAIN_LETTERS} ,.!?'’]*")
+_CAPITAL_AFTER_LETTER = re.compile(r"[A-Z](?<=[A-Za-z][A-Z])")
+_SPACE_BEFORE_SPACE_OR_PUNCTUATION = re.compile(r" [ ,.!?'’]")
+_FULL_STOP_INSIDE_TOKEN = re.compile(r"\.\S")
+
+
+def _is_plain_prose(line: str) -> bool:
+    """Whether ``line`` is plain prose (above): a letter first, then letters, single
+    spaces and ``,.!?'’``, no capital after a letter, no full stop inside a token."""
+    return (
+        _PLAIN_CHARACTERS.fullmatch(line) is not None
+        and (line[1:].islower() or _CAPITAL_AFTER_LETTER.search(line) is None)
+        and _SPACE_BEFORE_SPACE_OR_PUNCTUATION.search(line) is None
+        and _FULL_STOP_INSIDE_TOKEN.search(line) is None
+    )
+
+
+# ======================================================================================
 # prose_only
 # ======================================================================================
 
 
+def _may_close(line: str) -> bool:
+    """Whether the stripped ``line`` starts with a closing phrase, as both closing patterns
+    need. Every phrase starts with a letter, and a log line with a digit or a bracket is
+    told without trying each of the phrases, as a pattern that ignores case must."""
+    return line[:1].isalpha() and _CLOSING_START.match(line) is not None
+
+
 def _is_closing(line: str) -> bool:
     line = line.strip()
-    if len(line) > _MAX_MARKER_CHARS:
+    if len(line) > _MAX_MARKER_CHARS or not _may_close(line):
         return False
     if _CLOSING.match(line):
         return True
@@ -724,7 +817,8 @@ def prose_only(text: str) -> str:
 
     for index, raw in enumerate(lines):
         line = raw.rstrip()
-        if _FENCE.match(line):
+        plain = _is_plain_prose(line)  # most checks below cannot match it (part 6)
+        if not plain and _FENCE.match(line):
             mode = "" if mode == "fence" else "fence"
             continue
         if mode == "fence":
@@ -735,9 +829,9 @@ def prose_only(text: str) -> str:
             if paragraphs[-1].raw_lines:
                 paragraphs.append(_Paragraph())
             continue
-        if _QUOTED.match(line):
+        if not plain and _QUOTED.match(line):
             continue
-        if _SIGNATURE_DELIMITER.match(line) or _starts_history(lines, index):
+        if (not plain and _SIGNATURE_DELIMITER.match(line)) or _starts_history(lines, index):
             break
         if _MOBILE_SIGNATURE.match(line):
             continue
@@ -748,7 +842,7 @@ def prose_only(text: str) -> str:
                 continue
             mode = ""
         if mode == "shell":
-            if _PROMPT.match(line):
+            if not plain and _PROMPT.match(line):
                 blank_in_shell = False  # the next command: its output follows
                 continue
             reads_as_prose = _words(line) >= _SENTENCE_WORDS or line.endswith(("?", "？"))
@@ -758,15 +852,16 @@ def prose_only(text: str) -> str:
         if _TRACE_START.match(line):
             mode = "trace"
             continue
-        if _PROMPT.match(line):
+        if not plain and _PROMPT.match(line):
             mode, blank_in_shell = "shell", False
             continue
         paragraphs[-1].raw_lines.append(line)
-        if _is_machine_line(line) or _is_name_line(line):
+        if _is_machine_line(line, plain) or _is_name_line(line, plain):
             continue
-        cleaned = _clean_inline(line)
+        cleaned = _clean_inline(line, plain)
         letters = _letters(cleaned)
-        if letters and not _is_name_line(cleaned):  # "- Łukasz Dąbrowski, l.d@example.pl"
+        # "- Łukasz Dąbrowski, l.d@example.pl"; a line left as it was is no name (above).
+        if letters and (cleaned == line or not _is_name_line(cleaned)):
             paragraphs[-1].lines.append(cleaned)
             letters_so_far += letters
 
