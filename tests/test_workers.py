@@ -8,6 +8,8 @@ import datetime as dt
 import os
 import signal
 import smtplib
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -331,3 +333,37 @@ def test_stopping_the_pool_ends_its_collector_at_once(
     pool.start()
     assert pool.stop()
     assert pool._collector is not None and not pool._collector.is_alive()
+
+
+def test_a_pool_that_is_not_started_starts_no_process(tmp_path: Path) -> None:
+    """poll --once makes its pool before it knows whether there is mail: making it must not
+    start a process, not even multiprocessing's resource tracker (which a spawn-context
+    queue starts). Started, the pool has its child and the tracker."""
+    code = f"""
+import os, pathlib
+from mailgate.config import parse_settings
+from mailgate.ingest.workers import ProcessPool
+
+def children():
+    found = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return len(found)
+
+settings = parse_settings({{"database": {{"url": "sqlite:///{tmp_path / "m.db"}"}}}}, pathlib.Path("{tmp_path}"))
+pool = ProcessPool(settings, 1)
+print(children())
+pool.start()
+print(children())
+pool.stop(30)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "2"]

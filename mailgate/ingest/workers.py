@@ -142,7 +142,9 @@ class ProcessPool:
         # Queues and their locks come from the spawn context: they work with forked
         # children as well, while fork-context locks cannot be handed to a spawned one.
         self._ctx = multiprocessing.get_context("spawn")
-        self._results: Queue[Any] = self._ctx.Queue()
+        # Made by start(): a spawn-context queue starts multiprocessing's resource
+        # tracker, a process of its own, which a pool that is never started must not.
+        self._results: Queue[Any]
         self._children: list[_Child] = []
         self._lock = threading.Condition()
         self._stopping = False
@@ -152,6 +154,7 @@ class ProcessPool:
     # -- life cycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        self._results = self._ctx.Queue()
         self._db = Database(self.settings.database.url)
         self._children = [self._spawn() for _ in range(self.size)]
         self._collector = threading.Thread(target=self._collect, name="workers", daemon=True)
@@ -201,7 +204,7 @@ class ProcessPool:
         if self._collector is not None:
             self._results.put([])  # wake the collector now, not at its next look
             self._collector.join(timeout=5)
-        self._drain_results()
+            self._drain_results()
         if self._db is not None:
             self._db.dispose()
         return clean
