@@ -1,9 +1,11 @@
 """The scope rules' fast path (``mailgate/policy/scope.py``): each pattern's prefilter (sets
-of strings every match contains) and its lower-case twin (the same pattern without
-re.IGNORECASE, searching the lower-cased text) must never change a verdict, the matched
-excerpt or the evidence. Checked on hand-written patterns, on every shipped pattern over
-the fixtures, the language corpus and generated text, and on every Unicode character for
-what the fast path assumes of str.lower()."""
+of words, or strings, every match contains) and its lower-case twin (the same pattern
+without re.IGNORECASE, searching the lower-cased text) must never change a verdict, the
+matched excerpt or the evidence. Checked on hand-written patterns, on every shipped pattern
+over the fixtures, the language corpus and generated text, and on every Unicode character
+for what the fast path assumes of str.lower(). tests/test_rules_fast_path.py checks the
+rest of the fast path (word boundaries, required parts, the shared text) on the bench
+corpus and mutated text."""
 
 from __future__ import annotations
 
@@ -35,8 +37,11 @@ from mailgate.policy.scope import (
     ScopeCategory,
     ScopePattern,
     ScopeSettings,
+    ScopeText,
+    WordSet,
     literal_prefilter,
     lower_case_pattern,
+    word_prefilter,
 )
 from mailgate.policy.settings import PolicySettings
 from tests.test_policy_clauses import ORDINARY, STRONG, WEAK
@@ -68,8 +73,13 @@ def search_span(pattern: ScopePattern, text: str) -> tuple[int, int] | None:
     return None if m is None else m.span()
 
 
-def passes_prefilter(pattern: ScopePattern, lowered: str) -> bool:
-    return all(any(s in lowered for s in strings) for strings in pattern.prefilter)
+def passes_prefilter(pattern: ScopePattern, text: ScopeText) -> bool:
+    return all(map(text.meets, pattern.prefilter))
+
+
+def fast_span(pattern: ScopePattern, text: ScopeText) -> tuple[int, int] | None:
+    m = pattern.search(text)
+    return None if m is None else m.span()
 
 
 # ---------------------------------------------------------------- deriving prefilters
@@ -144,6 +154,41 @@ def prefilter_of(source: str, flags: int = FLAGS) -> list[list[str]]:
 )
 def test_prefilter_derivation(source: str, expected: list[list[str]]) -> None:
     assert prefilter_of(source) == expected
+
+
+def word_prefilter_of(source: str) -> list[tuple[list[str], tuple[str, ...]]]:
+    compiled = re.compile(scope._whitespace_tolerant(source), FLAGS)
+    return [(sorted(s.words), s.parts) for s in word_prefilter(compiled)]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # \b on both sides: a whole word, looked up; its string is no use beside it.
+        (r"\bteamviewer\b", [(["teamviewer"], ())]),
+        # "-" and \s separate words like \b; "plug-in" has the word "plug".
+        (r"\bplug-?ins?\b", [(["plug", "plugin", "plugins"], ())]),
+        (r"\b(?:our|my) (?:java|c#|\.net) app\b", [(["app"], ())]),
+        # Open at one end: part of a word, sought in the words.
+        (r"\bupgrad\w*", [([], ("upgrad",))]),
+        # A word many strings share and none of the common ones where there is another;
+        # the strings literal_prefilter finds come after the words.
+        (r"\b(?:can|could) you\b", [(["you"], ()), ([], ("can", "could"))]),
+        (
+            r"\bcustomi[sz]e (?:the |our )?(?:login page|theme)\b",
+            [(["customise", "customize"], ()), ([], ("login", "theme"))],
+        ),
+        # "screen" or "sharing" is implied by "screen", and left out.
+        (r"screen[- ]?shar(?:e|ing)", [([], ("screen",)), ([], ("share", "sharing"))]),
+        # Non-ASCII letters separate the ASCII words the prefilter knows.
+        (r"größe des servers", [(["des"], ()), ([], ("servers",))]),
+        (r"\bv\d\b", []),
+    ],
+)
+def test_word_prefilter_derivation(
+    source: str, expected: list[tuple[list[str], tuple[str, ...]]]
+) -> None:
+    assert word_prefilter_of(source) == expected
 
 
 def test_a_prefilter_does_not_depend_on_ignorecase() -> None:
@@ -374,7 +419,8 @@ def random_prose(rng: random.Random, words: list[str], count: int) -> str:
 
 WORDS = sorted(
     {w for p in PATTERNS.values() for w in re.findall(r"[a-z][a-z'-]*", p.regex.pattern)}
-    | {s for p in PATTERNS.values() for strings in p.prefilter for s in strings}
+    | {s for p in PATTERNS.values() for strings in literal_prefilter(p.regex) for s in strings}
+    | {w for p in PATTERNS.values() for ws in p.prefilter for w in (*ws.words, *ws.parts)}
 )
 
 
@@ -406,10 +452,10 @@ def test_prefilter_and_twin_agree_with_the_plain_search(name: str) -> None:
     for text in ALL_TEXTS:
         for variant in (text, mutate_case(text, rng)):
             expected = search_span(pattern, variant)
-            lowered = lower_case(variant)
-            if lowered is not None and not passes_prefilter(pattern, lowered):
+            text = ScopeText(variant)
+            if text.lowered is not None and not passes_prefilter(pattern, text):
                 assert expected is None, (name, variant)
-            assert pattern.find(variant, lowered) == expected, (name, variant)
+            assert fast_span(pattern, text) == expected, (name, variant)
 
 
 @pytest.mark.parametrize("name", PATTERNS)
@@ -428,10 +474,10 @@ def test_every_match_passes_the_prefilter(name: str) -> None:
             if expected is None:  # İ lower-cased is i and a combining dot: no match left
                 assert "\u0130" in match and "i\u0307" in variant, (name, variant)
                 continue
-            lowered = lower_case(variant)
-            if lowered is not None:
-                assert passes_prefilter(pattern, lowered), (name, variant)
-            assert pattern.find(variant, lowered) == expected, (name, variant)
+            text = ScopeText(variant)
+            if text.lowered is not None:
+                assert passes_prefilter(pattern, text), (name, variant)
+            assert fast_span(pattern, text) == expected, (name, variant)
 
 
 @pytest.mark.parametrize(
@@ -505,13 +551,25 @@ def test_operator_patterns_get_the_fast_path_too() -> None:
         weak=(r"\b(?:kubernetes|openshift|k8s)\b", r"\bv\d\b"),
     )
     strong, weak = category.searchable
-    assert [p.prefilter for p in strong] == [
+    assert [literal_prefilter(p.regex) for p in strong] == [
         (frozenset({"graphql"}),),
         (frozenset({"servers", "hosts"}), frozenset({"des"})),
         (frozenset({"irex"}),),
     ]
+    assert [p.prefilter for p in strong] == [
+        (WordSet(frozenset({"graphql"}), ()),),
+        (WordSet(frozenset({"des"}), ()), WordSet(frozenset(), ("hosts", "servers"))),
+        (WordSet(frozenset({"irex"}), ()),),
+    ]
     assert [p.lower_case is not None for p in strong] == [True, False, False]
-    assert [p.prefilter for p in weak] == [(frozenset({"kubernetes", "openshift", "k8s"}),), ()]
+    assert [literal_prefilter(p.regex) for p in weak] == [
+        (frozenset({"kubernetes", "openshift", "k8s"}),),
+        (),
+    ]
+    assert [p.prefilter for p in weak] == [
+        (WordSet(frozenset({"kubernetes", "openshift", "k8s"}), ()),),
+        (),
+    ]
     rule = ScopeRule("development", "P-OUT-DEV", "development", category)
     for text in (
         "Our GraphQL queries time out.",

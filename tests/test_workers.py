@@ -355,7 +355,8 @@ def children():
             found.append(int(stat.parent.name))
     return len(found)
 
-settings = parse_settings({{"database": {{"url": "sqlite:///{tmp_path / "m.db"}"}}}}, pathlib.Path("{tmp_path}"))
+folder = pathlib.Path("{tmp_path}")
+settings = parse_settings({{"database": {{"url": f"sqlite:///{{folder / 'm.db'}}"}}}}, folder)
 pool = ProcessPool(settings, 1)
 print(children())
 pool.start()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from mailgate.mail.subject import SubjectTags
+from mailgate.policy.scope import ScopeText
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,10 @@ class Facts:
     own_text: str = ""  # the sender's own words: quotes and signature removed
     prose: str = ""  # own_text without log, trace, prompt and config lines (scope rules)
     extra: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def scope_text(self) -> ScopeText:
+        """The subject and the prose, as the scope and version rules search them: made
+        once per mail, so the text is lower-cased, split into words and checked against
+        each prefilter once for all six rules."""
+        return ScopeText(self.tags.clean + "\n" + self.prose)

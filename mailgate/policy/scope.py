@@ -24,11 +24,14 @@ Two conventions make patterns read like the sentences they catch:
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mailgate.errors import ConfigValueError
+from mailgate.policy import casefold
 
 if TYPE_CHECKING:  # typeshed describes the parser under its old, deprecated names
     import sre_constants as _constants
@@ -91,7 +94,7 @@ def _whitespace_tolerant(pattern: str) -> str:
 
 # The patterns start with \b or an alternation, so re tries to match them at every
 # position of the text; ignoring case, it cannot even skip ahead to a character that may
-# start a match. Two things make that cheaper without changing any result:
+# start a match. These make that cheaper without changing any result:
 #
 # * A prefilter per pattern, read off its parsed form (RE2's and Hyperscan's
 #   "prefilter"): sets of lower-case strings such that every match contains a string of
@@ -99,11 +102,17 @@ def _whitespace_tolerant(pattern: str) -> str:
 #   tells so in a fraction of the time a search takes. A prefilter may be weaker than it
 #   could be (down to none at all: always search), never wrong, so whatever the walk
 #   below does not understand contributes nothing.
+# * The same in words (word_prefilter, below): a look-up in the set of the text's words
+#   instead of a pass over the text for each string.
 # * A pattern whose every literal and class is ASCII and free of capital letters is also
 #   compiled case-sensitively to search the lower-cased text: the same match, up to
-#   three times faster, as re can then skip to the characters that may start one.
+#   three times faster, as re can then skip to the characters that may start one; and
+#   without a leading \b it can skip further (after_boundary_pattern).
+# * A text is lower-cased, split into words and checked against each prefilter set once
+#   for all the patterns searched in it (ScopeText), by all the rules that read it
+#   (Facts.scope_text).
 #
-# Both rest on str.lower() standing in for re.IGNORECASE (mailgate/policy/casefold.py):
+# All rest on str.lower() standing in for re.IGNORECASE (mailgate/policy/casefold.py):
 # a text where it cannot is searched the plain way.
 _MIN_LENGTH = 3  # shorter strings ("an", "go", "c#") are in nearly every mail
 _MAX_STRINGS = 48  # more `in` checks than that cost about as much as the search saves
@@ -136,14 +145,23 @@ def _selectivity(strings: frozenset[str]) -> tuple[int, int]:
     return min(map(len, strings)), -len(strings)
 
 
-def _sequence(items: _parser.SubPattern) -> _Info:
+# What a set of strings is cut down to once it is required rather than concatenated
+# further: each string to a part of it (the same strings, for literal_prefilter).
+_Cut = Callable[[frozenset[str]], frozenset[str]]
+
+
+def _uncut(strings: frozenset[str]) -> frozenset[str]:
+    return strings
+
+
+def _sequence(items: _parser.SubPattern, cut: _Cut = _uncut) -> _Info:
     """Adjacent exact pieces concatenate into longer strings (as many as ``_MAX_STRINGS``);
     the sequence requires whatever any of its pieces requires."""
     run: frozenset[str] | None = frozenset({""})
     required: list[frozenset[str]] = []
     exact = True  # every piece so far is exact and ``run`` holds them all
     for op, av in items.data:
-        info = _piece(op, av)
+        info = _piece(op, av, cut)
         if (
             run is not None
             and info.exact is not None
@@ -152,42 +170,42 @@ def _sequence(items: _parser.SubPattern) -> _Info:
             run = frozenset(a + b for a in run for b in info.exact)
             continue
         if run is not None:
-            required.append(run)
+            required.append(cut(run))
         exact = False
         run = info.exact
         required.extend(info.required)
     if exact:
         return _Info(run)
     if run is not None:
-        required.append(run)
+        required.append(cut(run))
     return _Info(None, tuple(s for s in required if _selective(s)))
 
 
-def _branch(alternatives: list[_parser.SubPattern]) -> _Info:
+def _branch(alternatives: list[_parser.SubPattern], cut: _Cut) -> _Info:
     """One of the alternatives matches: the union of their strings."""
-    infos = [_sequence(alternative) for alternative in alternatives]
+    infos = [_sequence(alternative, cut) for alternative in alternatives]
     if all(info.exact is not None for info in infos):
         union = frozenset().union(*(info.exact or () for info in infos))
         if len(union) <= _MAX_STRINGS:
             return _Info(union)
     best: list[frozenset[str]] = []
     for info in infos:
-        useful = [s for s in _sets(info) if _selective(s)]
+        useful = [s for s in map(cut, _sets(info)) if _selective(s)]
         if not useful:
             return _UNKNOWN  # this alternative may match without any of our strings
         best.append(max(useful, key=_selectivity))
     return _Info(None, (frozenset().union(*best),))
 
 
-def _repeat(low: int, high: int, item: _parser.SubPattern) -> _Info:
-    body = _sequence(item)
+def _repeat(low: int, high: int, item: _parser.SubPattern, cut: _Cut) -> _Info:
+    body = _sequence(item, cut)
     if low == 0:
         if high == 1 and body.exact is not None:
             return _Info(body.exact | {""})  # optional: "plug-?in" is plug-in or plugin
         return _UNKNOWN
     if low == high == 1:
         return body
-    return _Info(None, _sets(body))  # at least one copy of the body
+    return _Info(None, tuple(map(cut, _sets(body))))  # at least one copy of the body
 
 
 def _char_class(members: list[tuple[Any, Any]]) -> _Info:
@@ -203,7 +221,7 @@ def _char_class(members: list[tuple[Any, Any]]) -> _Info:
     return _Info(frozenset(chars)) if len(chars) <= 4 else _UNKNOWN
 
 
-def _piece(op: Any, av: Any) -> _Info:
+def _piece(op: Any, av: Any, cut: _Cut) -> _Info:
     if op is _constants.LITERAL:
         return _Info(frozenset({chr(av).lower()})) if av < 0x80 else _UNKNOWN
     if op is _constants.IN:
@@ -211,13 +229,14 @@ def _piece(op: Any, av: Any) -> _Info:
     if op in (_constants.AT, _constants.ASSERT, _constants.ASSERT_NOT):
         return _EMPTY
     if op is _constants.SUBPATTERN:  # (group, flags on, flags off, body): flags do not
-        return _sequence(av[3])  # matter, as every literal is compared in lower case
+        return _sequence(av[3], cut)  # matter, as every literal is compared in lower case
     if op is _constants.ATOMIC_GROUP:
-        return _sequence(av)
+        return _sequence(av, cut)
     if op is _constants.BRANCH:
-        return _branch(av[1])
+        return _branch(av[1], cut)
     if op in _REPEATS:
-        return _repeat(*av)
+        low, high, item = av
+        return _repeat(low, high, item, cut)
     # ANY, NOT_LITERAL, back references, conditionals, anything newer than this code.
     return _UNKNOWN
 
@@ -234,6 +253,153 @@ def literal_prefilter(pattern: re.Pattern[str]) -> tuple[frozenset[str], ...]:
 def _shortest(strings: frozenset[str]) -> frozenset[str]:
     """``strings`` without those that contain another: where "plug-ins" is, "plug-in" is."""
     return frozenset(s for s in strings if not any(t != s and t in s for t in strings))
+
+
+# Words rather than strings: whether a word is among the words of a text is one look-up
+# in a set, not a pass over the text. The same walk finds the words when it reads the
+# pattern as it sees the words of the text: every character that is not a word character
+# (\s, "-", "#"), every run of them (\s+) and every word boundary (\b) is a separator,
+# one space, as every run of them is in the text. A string " remote " then says that
+# "remote" is one of the words of the text; "upgrad" or " upgrad" only that it is part
+# of one.
+_WORD = re.compile(r"\w+")
+_NOT_WORD = re.compile(r"[^0-9a-z_]+")  # in the lower-case ASCII strings of the walk
+_SEPARATOR_CLASSES = (_constants.CATEGORY_SPACE, _constants.CATEGORY_NOT_WORD)
+_SPACE = ord(" ")
+
+
+def _word_char(code: int) -> bool:
+    return chr(code).isalnum() or code == ord("_")
+
+
+def _separator_member(op: Any, av: Any) -> bool:
+    """Whether a class member matches only characters that are not word characters."""
+    if op is _constants.LITERAL:
+        return av < 0x80 and not _word_char(av)
+    if op is _constants.RANGE:
+        return av[1] < 0x80 and not any(map(_word_char, range(av[0], av[1] + 1)))
+    return op is _constants.CATEGORY and av in _SEPARATOR_CLASSES
+
+
+def _is_separator(op: Any, av: Any) -> bool:
+    """Whether a piece is one character that is not a word character, or \\b."""
+    if op is _constants.LITERAL:
+        return av < 0x80 and not _word_char(av)
+    if op is _constants.IN:
+        return all(_separator_member(member, value) for member, value in av)
+    return op is _constants.AT and av is _constants.AT_BOUNDARY
+
+
+def _as_words(items: _parser.SubPattern) -> _parser.SubPattern:
+    """``items`` with every separator written as one space (see above)."""
+    data: list[tuple[Any, Any]] = []
+    for op, av in items.data:
+        data.extend(_piece_as_words(op, av))
+    return _parser.SubPattern(items.state, data)
+
+
+def _piece_as_words(op: Any, av: Any) -> list[tuple[Any, Any]]:
+    if _is_separator(op, av):
+        return [(_constants.LITERAL, _SPACE)]
+    if op is _constants.SUBPATTERN:
+        return [(op, (av[0], av[1], av[2], _as_words(av[3])))]
+    if op is _constants.ATOMIC_GROUP:
+        return [(op, _as_words(av))]
+    if op is _constants.BRANCH:
+        return [(op, (av[0], [_as_words(alternative) for alternative in av[1]]))]
+    if op in _REPEATS:
+        low, high, body = av[0], av[1], _as_words(av[2])
+        if _first(body) == (_constants.LITERAL, _SPACE) and len(body.data) == 1:
+            # \s+ is one separator; \s* and [-\s]? are one or none.
+            return [(_constants.LITERAL, _SPACE)] if low >= 1 else [(op, (0, 1, body))]
+        return [(op, (low, high, body))]
+    return [(op, av)]
+
+
+def _first(items: _parser.SubPattern) -> tuple[Any, Any] | None:
+    return items.data[0] if items.data else None
+
+
+class WordSet(NamedTuple):
+    """One of ``words`` is a word of the text, or one of ``parts`` is part of a word."""
+
+    words: frozenset[str]
+    parts: tuple[str, ...]
+
+
+# Words in nearly every request: a string with another word is known by that one.
+_COMMON_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "a all an and any are as at be by can could do for from have help i if in into is it"
+        " its like me my need not of on one onto or our out please so some someone that the"
+        " this to up us want we will with would you your",
+    )
+)
+
+
+def _word_keys(strings: frozenset[str]) -> frozenset[str]:
+    """Each string (read as the text's words, see above) cut down to what it says for
+    certain: one of its whole words, with the spaces around it (" remote "), or else the
+    longer end, part of a word ("upgrad"); "" when it says nothing. The words are picked
+    as few and as rare as can be: not a common one where the string has another, then
+    the one most strings share ("customise" for "customise the" and "customise our")."""
+    choices: list[frozenset[str]] = []
+    keys: set[str] = set()
+    for string in strings:
+        # Any other character that is not a word character ("-" of "[-a]") separates too.
+        pieces = _NOT_WORD.sub(" ", string).split(" ")
+        whole = [piece for piece in pieces[1:-1] if piece]
+        if whole:
+            choices.append(frozenset(whole))
+        else:
+            keys.add(max(pieces[0], pieces[-1], key=len))
+    while choices:
+        counts = Counter(word for choice in choices for word in choice)
+        word = max(counts, key=lambda w: (w not in _COMMON_WORDS, counts[w], len(w), w))
+        keys.add(f" {word} ")
+        choices = [choice for choice in choices if word not in choice]
+    return frozenset(keys)
+
+
+def _word_set(keys: frozenset[str]) -> WordSet:
+    parts = _shortest(frozenset(k for k in keys if not k.startswith(" ")))
+    # Where "requirements" is part of a word, the word "requirements" need not be sought.
+    words = frozenset(
+        k.strip() for k in keys if k.startswith(" ") and not any(p in k for p in parts)
+    )
+    return WordSet(words, tuple(sorted(parts)))
+
+
+def word_prefilter(pattern: re.Pattern[str]) -> tuple[WordSet, ...]:
+    """Like ``literal_prefilter``, in words: sets such that every match of ``pattern``
+    has a word (or part of a word) of each set, those of whole words first; () when there
+    is nothing to require. The strings of ``literal_prefilter`` come too, as parts of
+    words: they pick differently ("you" where the words say "engineers")."""
+    parsed = _parser.parse(pattern.pattern, pattern.flags)
+    info = _sequence(_as_words(parsed), _word_keys)
+    useful = [s for s in map(_word_keys, _sets(info)) if _selective(s)]
+    best = sorted(useful, key=_selectivity, reverse=True)[:_MAX_SETS]
+    sets = list(map(_word_set, best))
+    for strings in literal_prefilter(pattern):
+        # "plug-in" is in the text where "plug" is part of a word.
+        parts = frozenset(max(_WORD.findall(s) or [""], key=len) for s in strings)
+        if "" not in parts:
+            sets.append(WordSet(frozenset(), tuple(sorted(_shortest(parts)))))
+    # A set that another implies adds nothing: "screen" or "sharing" where "screen" is.
+    kept: list[WordSet] = []
+    for word_set in dict.fromkeys(sets):
+        if not any(_implies(other, word_set) for other in kept):
+            kept = [other for other in kept if not _implies(word_set, other)] + [word_set]
+    return tuple(sorted(kept, key=lambda word_set: bool(word_set.parts)))
+
+
+def _implies(a: WordSet, b: WordSet) -> bool:
+    """Whether every text that meets ``a`` meets ``b``: each of its words is a word of
+    ``b`` or holds a part of ``b``, each of its parts holds a part of ``b``."""
+    return all(w in b.words or any(p in w for p in b.parts) for w in a.words) and all(
+        any(p in q for p in b.parts) for q in a.parts
+    )
 
 
 def _lower_ascii(code: int) -> bool:
@@ -289,29 +455,188 @@ def lower_case_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     return None if case_sensitive.flags & re.IGNORECASE else case_sensitive
 
 
+def _starts_with_literal(items: _parser.SubPattern) -> bool:
+    """Whether re can skip to where a match may start: the first piece is a literal, a
+    class, or alternatives that each start with a literal."""
+    first = _first(items)
+    while first is not None and first[0] is _constants.SUBPATTERN:
+        first = _first(first[1][3])
+    if first is None:
+        return False
+    op, av = first
+    if op is _constants.BRANCH:
+        return all(_literal_first(alternative) for alternative in av[1])
+    return op in (_constants.LITERAL, _constants.IN)
+
+
+def _literal_first(items: _parser.SubPattern) -> bool:
+    first = _first(items)
+    return first is not None and first[0] is _constants.LITERAL
+
+
+def after_boundary_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """``pattern`` without its leading ``\\b``, when re can skip ahead in the rest (see
+    ``ScopePattern.search``); None otherwise.
+
+    re looks for a match of ``\\b...`` at every position of the text; without the ``\\b``
+    it jumps to the characters that may start one, and checking the boundary at the few
+    positions found is cheaper. The rest must parse as exactly what followed the ``\\b``
+    ("\\ba|\\bb" parses as \\b then a|b, but "a|\\bb" does not)."""
+    source = pattern.pattern
+    if not source.startswith("\\b"):
+        return None
+    whole = _parser.parse(source, pattern.flags)
+    try:
+        rest = _parser.parse(source[2:], pattern.flags)
+    except re.error:
+        return None
+    if _first(whole) != (_constants.AT, _constants.AT_BOUNDARY):
+        return None
+    if repr(rest.data) != repr(whole.data[1:]) or not _starts_with_literal(rest):
+        return None
+    return re.compile(source[2:], pattern.flags)
+
+
+_BOUNDARY = re.compile(r"\b")
+
+
+class ScopeText:
+    """A text to search, with what the fast path needs of it worked out once for all the
+    patterns searched in it: the lower case, its words, which prefilter sets it meets."""
+
+    __slots__ = ("_word_text", "found", "lowered", "text", "words")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lowered = casefold.lowered(text)  # None: search ``text`` the plain way
+        self.words: frozenset[str] | None = None  # its words, once a pattern asks
+        self._word_text: str | None = None
+        self.found: dict[WordSet, bool] = {}  # the prefilter sets looked at so far
+
+    def split(self) -> frozenset[str]:
+        """``words``, worked out now if need be."""
+        if self.words is None:
+            assert self.lowered is not None
+            self.words = frozenset(_words(self.lowered))
+        return self.words
+
+    def meets(self, word_set: WordSet) -> bool:
+        """Whether the lowered text has a word, or part of a word, of ``word_set``; each
+        set is looked at once per text (the patterns share many: "you", "please")."""
+        hit = self.found.get(word_set)
+        if hit is None:
+            words = self.split()
+            hit = not word_set.words.isdisjoint(words)
+            if not hit and word_set.parts:
+                hit = self.has_part(word_set.parts)
+            self.found[word_set] = hit
+        return hit
+
+    def has_part(self, parts: tuple[str, ...]) -> bool:
+        """Whether one of ``parts`` is part of a word of the text."""
+        words = self.split()
+        if not words.isdisjoint(parts):  # most often the part is a whole word
+            return True
+        if self._word_text is None:
+            self._word_text = " ".join(words)
+        return any(part in self._word_text for part in parts)
+
+
+# Each ASCII character that is not a word character, as a space.
+_SEPARATORS_TO_SPACE = bytes(code if _word_char(code) else _SPACE for code in range(0x100))
+
+
+def _words(lowered: str) -> list[str]:
+    """The words of the text: the runs of word characters (\\w), ASCII ones whole.
+    Each line once: a mail's repeated lines (padding, separators, a block pasted twice)
+    add no words. A character that is not ASCII turns into "?", which splits "müller"
+    into "m" and "ller": the words and parts of words of a prefilter are ASCII, and are
+    found all the same."""
+    lines = "\n".join(dict.fromkeys(lowered.split("\n")))
+    return lines.encode("ascii", "replace").translate(_SEPARATORS_TO_SPACE).decode("ascii").split()
+
+
 @dataclass(frozen=True)
 class ScopePattern:
-    """A compiled scope pattern with its prefilter and lower-case twin."""
+    """A compiled pattern (re.IGNORECASE) with what searches it fast: its prefilter, its
+    lower-case twin, that twin without a leading ``\\b``, and a part of it that every
+    match contains (``sequence``)."""
 
     regex: re.Pattern[str]
-    prefilter: tuple[frozenset[str], ...]
+    prefilter: tuple[WordSet, ...]
     lower_case: re.Pattern[str] | None
+    after_boundary: re.Pattern[str] | None = None
+    part: ScopePattern | None = None
 
     @classmethod
-    def of(cls, regex: re.Pattern[str]) -> ScopePattern:
-        return cls(regex, literal_prefilter(regex), lower_case_pattern(regex))
+    def of(cls, regex: re.Pattern[str], part: ScopePattern | None = None) -> ScopePattern:
+        lower_case = lower_case_pattern(regex)
+        after = None if lower_case is None else after_boundary_pattern(lower_case)
+        return cls(regex, word_prefilter(regex), lower_case, after, part)
 
-    def find(self, text: str, lowered: str | None) -> tuple[int, int] | None:
-        """The span of ``regex.search(text)``; ``lowered`` is ``casefold.lowered(text)``."""
-        if lowered is not None:
-            for strings in self.prefilter:
-                if not any(s in lowered for s in strings):
-                    return None
-            if self.lower_case is not None:
-                m = self.lower_case.search(lowered)
-                return None if m is None else m.span()
-        m = self.regex.search(text)
-        return None if m is None else m.span()
+    @classmethod
+    def sequence(cls, head: str, part: str, tail: str, flags: int) -> ScopePattern:
+        """The pattern ``head + part + tail``, searched only in text where ``part`` matches.
+
+        Every match holds a match of ``part`` (with the same text around it, which is all
+        that look-arounds see). Worth it where re finds ``part`` much faster than the whole
+        pattern: when ``part`` starts with a word, and the whole with \\b, a look-behind or
+        an optional group, so that re tries the whole at every position.
+        """
+        whole = head + part + tail
+        # "a|b" + "c" is a or bc, not a part followed by another.
+        grouped = f"(?:{head})(?:{part})(?:{tail})"
+        if repr(_parser.parse(whole, flags)) != repr(_parser.parse(grouped, flags)):
+            raise ValueError(f"not a sequence of three parts: {whole!r}")
+        return cls.of(re.compile(whole, flags), cls.of(re.compile(part, flags)))
+
+    def search(self, text: ScopeText) -> re.Match[str] | None:
+        """``regex.search(text.text)``, or a match with the same spans (groups too) in
+        ``text.lowered``."""
+        lowered = text.lowered
+        if lowered is None:
+            return self.regex.search(text.text)
+        # all(map(text.meets, self.prefilter)), written out: this runs for every pattern
+        # and mail, and most stop here.
+        found, words = text.found, text.words
+        if words is None:
+            words = text.split()
+        for word_set in self.prefilter:
+            hit = found.get(word_set)
+            if hit is None:
+                hit = not word_set.words.isdisjoint(words)
+                if not hit and word_set.parts:
+                    hit = text.has_part(word_set.parts)
+                found[word_set] = hit
+            if not hit:
+                return None
+        if self.part is not None and self.part.search(text) is None:
+            return None
+        if self.after_boundary is not None:
+            # The leftmost position where the rest matches and \b holds is where the
+            # whole twin matches first, with the same match.
+            pos = 0
+            while (m := self.after_boundary.search(lowered, pos)) is not None:
+                if _BOUNDARY.match(lowered, m.start()):
+                    return m
+                pos = m.start() + 1
+            return None
+        if self.lower_case is not None:
+            return self.lower_case.search(lowered)
+        return self.regex.search(text.text)
+
+    def finditer(self, text: ScopeText) -> Iterator[re.Match[str]]:
+        """``regex.finditer(text.text)``, each match as in ``search``."""
+        lowered = text.lowered
+        if lowered is None:
+            return self.regex.finditer(text.text)
+        if not all(map(text.meets, self.prefilter)):
+            return iter(())
+        if self.part is not None and self.part.search(text) is None:
+            return iter(())
+        if self.lower_case is not None:
+            return self.lower_case.finditer(lowered)
+        return self.regex.finditer(text.text)
 
 
 @dataclass(frozen=True)

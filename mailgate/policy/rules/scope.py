@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailgate.model import ParsedMail
-from mailgate.policy.casefold import lowered as lower_cased
 from mailgate.policy.facts import Facts
 from mailgate.policy.rule import Hit
 from mailgate.policy.scope import ScopeCategory
@@ -26,16 +25,15 @@ class ScopeRule:
     def check(self, mail: ParsedMail, facts: Facts) -> Hit | None:
         if not self.category.enabled:
             return None
-        text = facts.tags.clean + "\n" + facts.prose
-        lowered = lower_cased(text)
+        text = facts.scope_text
         strong, weak = self.category.searchable
         for strength, patterns in (("strong", strong), ("weak", weak)):
             for pattern in patterns:
-                span = pattern.find(text, lowered)
-                if span is None:
+                m = pattern.search(text)
+                if m is None:
                     continue
                 evidence = {
-                    "matched": _excerpt(text, span),
+                    "matched": _excerpt(text.text, m.span()),
                     "pattern": pattern.regex.pattern,
                     "strength": strength,
                 }

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from mailgate.model import ParsedMail, Reason
 from mailgate.policy.facts import Facts
 from mailgate.policy.rule import Hit
+from mailgate.policy.scope import ScopePattern, ScopeText
 from mailgate.policy.settings import VersionSettings
 
 # A release number: major.minor[.patch[.build]], not followed by a unit or a percent sign.
@@ -34,8 +35,9 @@ _VERSION = (
     r"|hours?\b|days?\b|x\b))"
 )
 # What every pattern below needs somewhere (the start of _VERSION): text without it is
-# not searched pattern by pattern.
-_RELEASE_NUMBER = re.compile(r"\d\.\d")
+# not searched pattern by pattern. (Written \d\.\d, re would try every position; from the
+# dot, it jumps from one dot to the next.)
+_RELEASE_NUMBER = re.compile(r"\.(?<=\d\.)\d")
 # Other products whose versions appear in support mail.
 _OTHER = (
     r"java|jdk|jre|openjdk|postgres(?:ql)?|mysql|mariadb|oracle|sql server|mssql|windows"
@@ -46,44 +48,48 @@ _OTHER = (
     r"|ldap|kerberos|smb|nfs|ios|android|macos|office|outlook|exchange|browser|os|database"
 )
 # 1. "upgrading from 7.3.1 to 7.4.2", "moving from IREX 5.4 -> 7.4.2"
-_UPGRADE = re.compile(
-    r"\b(?:upgrad\w*|updat\w*|migrat\w*|mov\w*|go\w*)\b[^.\n]{0,40}?\bfrom\s+(?:irex\s+)?"
-    + _VERSION
-    + r"\s+(?:to|->|→)\s+(?:irex\s+)?"
-    + _VERSION,
+_UPGRADE = ScopePattern.sequence(
+    r"\b(?:upgrad\w*|updat\w*|migrat\w*|mov\w*|go\w*)\b[^.\n]{0,40}?\b",
+    r"from\s+(?:irex\s+)?" + _VERSION,
+    r"\s+(?:to|->|→)\s+(?:irex\s+)?" + _VERSION,
     re.IGNORECASE,
 )
 # 2. A form line: "Version: 7.3.0", "IREX version = 5.2.1", "Server release: 6.1".
-_FORM_LINE = re.compile(
-    r"^\s*(?:(?:irex|server|product|irex server|application)\s+)?(?:version|release|build)"
-    r"\s*[:=]\s*(?:irex\s+)?" + _VERSION + r"\b",
-    re.IGNORECASE | re.MULTILINE,
+_FORM_LINE = ScopePattern.of(
+    re.compile(
+        r"^\s*(?:(?:irex|server|product|irex server|application)\s+)?(?:version|release|build)"
+        r"\s*[:=]\s*(?:irex\s+)?" + _VERSION + r"\b",
+        re.IGNORECASE | re.MULTILINE,
+    )
 )
 # 3. "we run 5.1", "we're still on 6.2", "our IREX server is on 7.4.0", "currently 7.4.1"
-_RUNNING = re.compile(
+_RUNNING = ScopePattern.sequence(
     r"\b(?:we(?:'re| are)?|i(?:'m| am)?|currently|(?:our )?(?:irex )?(?:server|servers|"
-    r"installation|instance|cluster|system)(?: is| are|'s)?)\s+(?:still\s+|currently\s+|now\s+)?"
+    r"installation|instance|cluster|system)(?: is| are|'s)?)\s+(?:still\s+|currently\s+|now\s+)?",
     r"(?:running|using|run|use|on|at)\s+(?:irex\s+)?(?:version\s+|release\s+)?" + _VERSION + r"\b",
+    "",
     re.IGNORECASE,
 )
 # 4. "since the upgrade to 7.4.2", "after we upgraded the cluster to IREX 7.4.1"
-_UPGRADED_TO = re.compile(
-    r"\b(?:upgrad\w*|updat\w*|migrat\w*|mov\w*)\s+(?:[\w-]+\s+){0,3}?to\s+(?:irex\s+)?"
-    r"(?:version\s+|release\s+)?" + _VERSION,
+_UPGRADED_TO = ScopePattern.sequence(
+    r"\b(?:upgrad\w*|updat\w*|migrat\w*|mov\w*)\s+(?:[\w-]+\s+){0,3}?",
+    r"to\s+(?:irex\s+)?(?:version\s+|release\s+)?" + _VERSION,
+    "",
     re.IGNORECASE,
 )
 # 5. "IREX 7.4.2", "IREX server version 7.4.2", "IREX v6.9"
-_IREX = re.compile(
-    r"\birex(?:\s+(?:server|platform|appliance))?\s*(?:version|release|build|v)?\s*[:=]?\s*"
-    + _VERSION,
-    re.IGNORECASE,
+_IREX = ScopePattern.of(
+    re.compile(
+        r"\birex(?:\s+(?:server|platform|appliance))?\s*(?:version|release|build|v)?\s*[:=]?\s*"
+        + _VERSION,
+        re.IGNORECASE,
+    )
 )
 # 6. "version 7.4" / "release 6.2", unless another product's name comes right before.
-_WORD = re.compile(
-    r"(?<![\w.])(?:(?P<product>"
-    + _OTHER
-    + r")\s+)?(?:version|release|build|ver\.?)\s*[:=]?\s*"
-    + _VERSION,
+_WORD = ScopePattern.sequence(
+    r"(?<![\w.])(?:(?P<product>" + _OTHER + r")\s+)?",
+    r"(?:version|release|build|ver\.?)\s*[:=]?\s*" + _VERSION,
+    "",
     re.IGNORECASE,
 )
 # Lines that are machine output rather than the sender's words.
@@ -98,10 +104,13 @@ _MACHINE = re.compile(
 def sender_lines(text: str) -> str:
     """The sender's own lines: log, stack-trace, prompt and config lines removed."""
     kept = []
+    dropped: dict[str, bool] = {}  # a line that comes again is judged once
     for line in text.splitlines():
-        if _MACHINE.match(line) or line.strip().startswith(">"):
-            continue
-        kept.append(line)
+        drop = dropped.get(line)
+        if drop is None:
+            drop = dropped[line] = bool(_MACHINE.match(line)) or line.strip().startswith(">")
+        if not drop:
+            kept.append(line)
     return "\n".join(kept)
 
 
@@ -111,7 +120,7 @@ def _form_lines(text: str) -> str:
     return "\n".join(
         line
         for line in text.splitlines()
-        if _FORM_LINE.match(line) and not line.lstrip().startswith((">", "$", "#"))
+        if _FORM_LINE.regex.match(line) and not line.lstrip().startswith((">", "$", "#"))
     )
 
 
@@ -122,33 +131,39 @@ class FoundVersion:
     how: str
 
 
-def _found(match: re.Match[str], first_group: int, how: str) -> FoundVersion:
-    groups = match.groups()[first_group : first_group + 3]
+def _found(text: str, match: re.Match[str], first_group: int, how: str) -> FoundVersion:
+    """The version in the three groups after ``first_group``, read from ``text`` at the
+    spans of ``match`` (which may come from the lower-cased text)."""
+    spans = [match.span(g) for g in range(first_group + 1, first_group + 4)]
+    groups = [text[start:end] for start, end in spans if start >= 0]
     return FoundVersion(int(groups[0]), ".".join(g for g in groups if g), how)
 
 
-def find_version(text: str, form: str = "") -> FoundVersion | None:
+def find_version(text: str | ScopeText, form: str = "") -> FoundVersion | None:
     """The IREX version the sender says they run (or are upgrading to).
 
-    ``text`` is the sender's own lines (``sender_lines``); ``form`` holds their form
-    lines ("Version: 7.3.0"), if any.
+    ``text`` is the sender's own lines (``sender_lines``), or the subject and them as
+    the scope rules searched them; ``form`` holds their form lines ("Version: 7.3.0"),
+    if any.
     """
-    if not (_RELEASE_NUMBER.search(text) or _RELEASE_NUMBER.search(form)):
+    raw = text.text if isinstance(text, ScopeText) else text
+    if not (_RELEASE_NUMBER.search(raw) or _RELEASE_NUMBER.search(form)):
         return None
-    m = _UPGRADE.search(text)
+    searched = text if isinstance(text, ScopeText) else ScopeText(text)
+    m = _UPGRADE.search(searched)
     if m:
-        return _found(m, 3, "upgrade")
-    m = _FORM_LINE.search(form)
+        return _found(raw, m, 3, "upgrade")
+    m = _FORM_LINE.search(ScopeText(form)) if form else None
     if m:
-        return _found(m, 0, "form")
+        return _found(form, m, 0, "form")
     for pattern, how in ((_RUNNING, "running"), (_UPGRADED_TO, "upgrade"), (_IREX, "named")):
-        m = pattern.search(text)
+        m = pattern.search(searched)
         if m:
-            return _found(m, 0, how)
-    for m in _WORD.finditer(text):
+            return _found(raw, m, 0, how)
+    for m in _WORD.finditer(searched):
         if m.group("product"):
             continue  # "PostgreSQL version 13.4" is not the IREX version
-        return _found(m, 1, "version")
+        return _found(raw, m, 1, "version")
     return None
 
 
@@ -159,8 +174,12 @@ class VersionRule:
     clause: str = "R-VERSION"
 
     def check(self, mail: ParsedMail, facts: Facts) -> Hit | None:
-        text = facts.tags.clean + "\n" + sender_lines(facts.own_text)
-        found = find_version(text, _form_lines(facts.own_text))
+        own = facts.own_text
+        # The subject and the sender's lines of the own text (Facts.prose), as the scope
+        # rules searched them. A form line holds a release number: without one in the
+        # mail there is none.
+        form = _form_lines(own) if _RELEASE_NUMBER.search(own) else ""
+        found = find_version(facts.scope_text, form)
         supported = self.settings.supported_majors
         if found is None:
             if self.settings.ask_when_missing:
