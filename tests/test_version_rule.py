@@ -4,6 +4,8 @@ before the patterns are tried one by one changes no answer."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -50,3 +52,22 @@ def test_the_release_number_prefilter_changes_no_answer(text: str, form: str) ->
 def test_versions_are_still_found(text: str, form: str, found: str | None) -> None:
     result = find_version(text, form)
     assert (result.text if result else None) == found
+
+
+def test_the_patterns_are_read_at_their_first_search_not_at_import() -> None:
+    """Each command imports the version rule; a pattern's prefilter and lower-case twins
+    (reading its parsed form, compiling twins: milliseconds each) wait for a search."""
+    code = (
+        "from mailgate.policy.rules import version as v\n"
+        "patterns = [v._UPGRADE, v._FORM_LINE, v._RUNNING, v._UPGRADED_TO, v._IREX, v._WORD]\n"
+        "ready = lambda: sum('prefilter' in vars(p) for p in patterns)\n"
+        "before = ready()\n"
+        "found = v.find_version('we are moving to the new building next week, on IREX 7.4.2')\n"
+        "print(before, ready(), found.text)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    before, after, found = done.stdout.split()
+    assert (before, found) == ("0", "7.4.2") and int(after) >= 2

@@ -560,19 +560,29 @@ def _words(lowered: str) -> list[str]:
 class ScopePattern:
     """A compiled pattern (re.IGNORECASE) with what searches it fast: its prefilter, its
     lower-case twin, that twin without a leading ``\\b``, and a part of it that every
-    match contains (``sequence``)."""
+    match contains (``sequence``). The first three are worked out at the first search:
+    reading a pattern's parsed form and compiling its twins takes milliseconds, which
+    every command that searches nothing would pay at import (the version rule's patterns
+    are made at import)."""
 
     regex: re.Pattern[str]
-    prefilter: tuple[WordSet, ...]
-    lower_case: re.Pattern[str] | None
-    after_boundary: re.Pattern[str] | None = None
     part: ScopePattern | None = None
 
     @classmethod
     def of(cls, regex: re.Pattern[str], part: ScopePattern | None = None) -> ScopePattern:
-        lower_case = lower_case_pattern(regex)
-        after = None if lower_case is None else after_boundary_pattern(lower_case)
-        return cls(regex, word_prefilter(regex), lower_case, after, part)
+        return cls(regex, part)
+
+    @cached_property
+    def prefilter(self) -> tuple[WordSet, ...]:
+        return word_prefilter(self.regex)
+
+    @cached_property
+    def lower_case(self) -> re.Pattern[str] | None:
+        return lower_case_pattern(self.regex)
+
+    @cached_property
+    def after_boundary(self) -> re.Pattern[str] | None:
+        return None if self.lower_case is None else after_boundary_pattern(self.lower_case)
 
     @classmethod
     def sequence(cls, head: str, part: str, tail: str, flags: int) -> ScopePattern:
