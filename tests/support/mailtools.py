@@ -5,6 +5,8 @@ from __future__ import annotations
 import email.utils
 import itertools
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +19,16 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 _counter = itertools.count(1)
+
+
+def run_python(code: str, timeout: float = 60) -> str:
+    """Run ``code`` in a fresh interpreter (what a new process imports and starts is the
+    point of such tests); its standard output, once it has exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def free_port() -> int:
