@@ -177,8 +177,9 @@ class ProcessPool:
 
     def _context(self) -> ForkContext | SpawnContext:
         """fork when asked to and safe: with another thread running, a lock that thread
-        holds (SQLite's, a queue's) would stay locked forever in the child."""
-        forkable = "fork" in multiprocessing.get_all_start_methods()
+        holds (SQLite's, a queue's) would stay locked forever in the child. On macOS the
+        system libraries start threads of their own, so fork is unsafe there at all."""
+        forkable = sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
         if self.fork and forkable and threading.active_count() == 1:
             return multiprocessing.get_context("fork")
         return self._ctx
