@@ -40,7 +40,6 @@ TESTS = Path(__file__).parent
 SEED = 20261124
 CORPUS_MESSAGES = 300
 MUTATIONS = 3000
-MUTATION_WINDOW = 12  # lines of context kept around a mutated line
 
 LineGate = Callable[[str], bool]
 
@@ -124,7 +123,6 @@ def mutated_texts() -> tuple[str, ...]:
         count=MUTATIONS,
         alphabet=ALPHABET,
         tokens=TOKENS,
-        window=MUTATION_WINDOW,
     )
 
 

@@ -32,7 +32,6 @@ TESTS = Path(__file__).parent
 SEED = 20261103
 CORPUS_MESSAGES = 400
 MUTATIONS = 3000
-MUTATION_WINDOW = 12  # lines of context kept around a mutated line
 
 BoundaryGate = Callable[[Sequence[str], Sequence[quotes._Field]], list[bool]]
 ClosingGate = Callable[[Sequence[str], int, int], bool]
@@ -101,7 +100,6 @@ def mutated_texts() -> tuple[str, ...]:
         count=MUTATIONS,
         alphabet=ALPHABET,
         tokens=TOKENS,
-        window=MUTATION_WINDOW,
     )
 
 

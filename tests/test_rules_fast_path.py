@@ -60,7 +60,6 @@ TESTS = Path(__file__).parent
 SEED = 20261127
 CORPUS_MESSAGES = 400
 MUTATIONS = 4000
-MUTATION_WINDOW = 12  # lines of context kept around a mutated line
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 MAIL = parse_message(b"Subject: Question\r\n\r\nHello\r\n")  # the rules read only facts
@@ -197,7 +196,6 @@ def mutated_texts() -> tuple[str, ...]:
         count=MUTATIONS,
         alphabet=ALPHABET,
         tokens=tokens + VERSION_TOKENS,
-        window=MUTATION_WINDOW,
     )
 
 
