@@ -447,7 +447,7 @@ def test_mail_without_attachments_is_written_as_the_email_package_writes_it(
 
     def both(text: Any, html: Any, headers: Any, boundary: str) -> bytes:
         raw = direct(text, html, headers, boundary)
-        written.append((raw, module._generated(text, html, (), headers, (boundary, "unused"))))
+        written.append((raw, module._generated(text, html, (), headers, boundary)))
         return raw
 
     monkeypatch.setattr(module, "_direct", both)

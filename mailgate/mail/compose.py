@@ -177,6 +177,13 @@ def _text_body(text: str) -> tuple[str, str]:
     return "base64", base64.encodebytes(data).decode("ascii")
 
 
+def _boundary() -> str:
+    """A random boundary of our own: without one the generator looks for a boundary that
+    occurs in no part by compiling a new regular expression per message. "=_" occurs in
+    no quoted-printable or base64 text, and 7bit text cannot guess 128 random bits."""
+    return f"=_{uuid.uuid4().hex}"
+
+
 def _text_part(subtype: str, body: tuple[str, str]) -> MIMENonMultipart:
     cte, payload = body
     part = MIMENonMultipart("text", subtype, charset="utf-8")
@@ -190,16 +197,17 @@ def _generated(
     html: tuple[str, str] | None,
     attachments: Sequence[Attachment],
     headers: Sequence[tuple[str, str]],
-    boundaries: tuple[str, str],
+    boundary: str,
 ) -> bytes:
-    """The message as the email package builds and writes it."""
+    """The message as the email package builds and writes it (``boundary``: the
+    alternative's; the mixed part around attachments gets one of its own)."""
     msg: MIMEBase = _text_part("plain", text)
     if html is not None:
         parts: list[MIMEBase] = [msg, _text_part("html", html)]
-        msg = MIMEMultipart("alternative", boundary=boundaries[0], _subparts=parts)
+        msg = MIMEMultipart("alternative", boundary=boundary, _subparts=parts)
     if attachments:
         parts = [msg, *map(_attachment, attachments)]
-        msg = MIMEMultipart("mixed", boundary=boundaries[1], _subparts=parts)
+        msg = MIMEMultipart("mixed", boundary=_boundary(), _subparts=parts)
     for name, value in headers:
         msg[name] = value
     return msg.as_bytes(policy=_POLICY)
@@ -363,16 +371,12 @@ class Composer:
             headers.append(("Auto-Submitted", auto_submitted))  # RFC 3834 5
             headers.append(("X-Auto-Response-Suppress", "All"))  # keeps Exchange from answering
         headers.append((LOOP_HEADER, self.id_domain))
-        # Random boundaries of our own: without one the generator looks for a boundary
-        # that occurs in no part by compiling a new regular expression per message. "=_"
-        # occurs in no quoted-printable or base64 text, and 7bit text cannot guess 128
-        # random bits.
-        boundaries = (f"=_{uuid.uuid4().hex}", f"=_{uuid.uuid4().hex}")
+        boundary = _boundary()
         text_body, html_body = _text_body(text), None if html is None else _text_body(html)
         raw = (
-            _generated(text_body, html_body, attachments, headers, boundaries)
+            _generated(text_body, html_body, attachments, headers, boundary)
             if attachments
-            else _direct(text_body, html_body, headers, boundaries[0])
+            else _direct(text_body, html_body, headers, boundary)
         )
         return Outgoing(
             kind=kind,
