@@ -227,11 +227,6 @@ class ProcessPool:
         with self._lock:
             return set().union(*(c.holding for c in self._children))
 
-    @property
-    def outstanding(self) -> int:
-        with self._lock:
-            return sum(len(c.holding) for c in self._children)
-
     def wait_idle(self, timeout: float) -> bool:
         """Block until every submitted id is done; False on timeout."""
         with self._lock:
