@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 from mailgate.policy.language import (  # noqa: E402
     LanguageSettings,
     LanguageVerdict,
-    _get_detector,
     assess_language,
+    load_detector,
     prose_only,
 )
 
@@ -184,7 +184,7 @@ def load_model() -> dict[str, float | None]:
     """Load the detector and measure what that costs (RSS is Linux-only)."""
     before = _rss_kib()
     start = time.perf_counter()
-    _get_detector()
+    load_detector()
     seconds = time.perf_counter() - start
     after = _rss_kib()
     rss = (after - before) / 1024 if before is not None and after is not None else None

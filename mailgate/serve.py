@@ -176,9 +176,11 @@ class Gateway:
         """Process what an earlier run stored but did not finish."""
         loop = asyncio.get_running_loop()
         if self.pool is not None:
-            self.pool.start()
+            self.pool.start()  # its children warm up as they start
             await loop.run_in_executor(self.send_pool, self._sweep)
             return
+        # Before the first mail, which would wait for it (the work pool is first in, first out).
+        self.work_pool.submit(pipeline.warm_up, self.app)
         results = await loop.run_in_executor(self.work_pool, pipeline.process_pending, self.app)
         if results:
             log.info("recovered %d stored message(s) from an earlier run", len(results))

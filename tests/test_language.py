@@ -339,7 +339,7 @@ def test_R_LANG_model_loads_once_across_threads(monkeypatch: pytest.MonkeyPatch)
 
     def load() -> None:
         barrier.wait()
-        seen.append(language._get_detector())
+        seen.append(language.load_detector())
 
     threads = [threading.Thread(target=load) for _ in range(8)]
     for thread in threads:

@@ -310,9 +310,13 @@ def poll_mailboxes(
     # With [processing] workers, children classify each marked batch while this process
     # goes on fetching and storing the next. They are started with the first batch: a
     # pass that finds no new mail (most runs from cron) starts no process. This process
-    # runs one thread, so they are forked, with everything already imported.
+    # runs one thread, so they are forked, with everything already imported. A batch is
+    # waiting for them, so they start on it at once rather than warm up first: that would
+    # only add the patterns and templates this mail never needs.
     pool = (
-        ProcessPool(app.settings, workers, on_done=report.results.extend, now=now, fork=True)
+        ProcessPool(
+            app.settings, workers, on_done=report.results.extend, now=now, fork=True, warm_up=False
+        )
         if workers
         else None
     )

@@ -60,9 +60,10 @@ def _child_main(
     results: Queue[Any],
     level: int,
     now: dt.datetime | None,
+    warm: bool,
 ) -> None:
-    """A child's life: build an App, process the ids it is given until told to stop
-    (at ``now`` when the command was given ``--now``)."""
+    """A child's life: build an App (and warm it up when ``warm``), process the ids it is
+    given until told to stop (at ``now`` when the command was given ``--now``)."""
     # The parent decides when children stop (it first hands them what it accepted);
     # Ctrl-C and a service manager's SIGTERM reach the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -75,6 +76,10 @@ def _child_main(
 
     parent = os.getppid()
     app = App.create(settings, migrate=False)
+    if warm:
+        started = time.perf_counter()
+        pipeline.warm_up(app)
+        log.debug("warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
     try:
         while True:
             try:
@@ -131,6 +136,7 @@ class ProcessPool:
         on_done: Callable[[list[Result]], None] | None = None,
         now: dt.datetime | None = None,
         fork: bool = False,
+        warm_up: bool = True,
     ) -> None:
         if processes < 1:
             raise ValueError("a process pool needs at least one process")
@@ -139,6 +145,7 @@ class ProcessPool:
         self.on_done = on_done
         self.now = now
         self.fork = fork
+        self.warm_up = warm_up
         # Queues and their locks come from the spawn context: they work with forked
         # children as well, while fork-context locks cannot be handed to a spawned one.
         self._ctx = multiprocessing.get_context("spawn")
@@ -166,7 +173,7 @@ class ProcessPool:
         context = self._context()
         process = context.Process(
             target=_child_main,
-            args=(self.settings, tasks, self._results, level, self.now),
+            args=(self.settings, tasks, self._results, level, self.now, self.warm_up),
             name="mailgate-worker",
             daemon=True,
         )

@@ -308,8 +308,13 @@ class Composer:
         safe = "".join(c for c in label.lower() if c.isalnum() or c in "-_") or "mail"
         return f"mg.{safe}.{uuid.uuid4().hex}@{self.id_domain}"
 
-    def render(self, template: str, context: Mapping[str, Any]) -> tuple[str, str | None]:
-        """Text body (required) and HTML body (when ``<template>.html.j2`` exists)."""
+    def warm_up(self, *templates: str) -> None:
+        """Read and compile ``templates`` now rather than at their first use (a few
+        milliseconds each)."""
+        for template in templates:
+            self._pair(template)
+
+    def _pair(self, template: str) -> tuple[Template, Template | None]:
         pair = self._templates.get(template)
         if pair is None:
             # Looked up once per name: the loader stats the file on every lookup, and a
@@ -320,7 +325,11 @@ class Composer:
             except TemplateNotFound:
                 html_template = None
             pair = self._templates[template] = (text_template, html_template)
-        text_template, html_template = pair
+        return pair
+
+    def render(self, template: str, context: Mapping[str, Any]) -> tuple[str, str | None]:
+        """Text body (required) and HTML body (when ``<template>.html.j2`` exists)."""
+        text_template, html_template = self._pair(template)
         html = html_template.render(**context) if html_template is not None else None
         return text_template.render(**context), html
 

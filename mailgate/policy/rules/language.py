@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mailgate.model import ParsedMail, Reason
 from mailgate.policy.facts import Facts
-from mailgate.policy.language import LanguageSettings, assess_language
+from mailgate.policy.language import LanguageSettings, assess_language, load_detector
 from mailgate.policy.rule import Hit
 
 LANGUAGE_NAMES = {
@@ -24,6 +24,10 @@ class LanguageRule:
     settings: LanguageSettings
     name: str = "language"
     clause: str = "R-LANG"
+
+    def warm_up(self) -> None:
+        if self.settings.enabled:
+            load_detector()
 
     def check(self, mail: ParsedMail, facts: Facts) -> Hit | None:
         if not self.settings.enabled:

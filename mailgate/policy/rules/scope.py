@@ -22,6 +22,9 @@ class ScopeRule:
     reason: str
     category: ScopeCategory
 
+    def warm_up(self) -> None:
+        self.category.warm_up()
+
     def check(self, mail: ParsedMail, facts: Facts) -> Hit | None:
         if not self.category.enabled:
             return None

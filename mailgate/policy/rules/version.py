@@ -173,6 +173,10 @@ class VersionRule:
     name: str = "server_version"
     clause: str = "R-VERSION"
 
+    def warm_up(self) -> None:
+        for pattern in (_UPGRADE, _FORM_LINE, _RUNNING, _UPGRADED_TO, _IREX, _WORD):
+            pattern.warm_up()
+
     def check(self, mail: ParsedMail, facts: Facts) -> Hit | None:
         own = facts.own_text
         # The subject and the sender's lines of the own text (Facts.prose), as the scope
