@@ -15,7 +15,7 @@ from mailgate.ingest import pipeline
 from mailgate.ingest.workers import ProcessPool
 from mailgate.policy.rules import language as language_rule
 from tests.conftest import add_subscription
-from tests.support.mailtools import run_python
+from tests.support.mailtools import run_python, wait_until
 from tests.test_workers import _statuses, _store
 
 # In a fresh interpreter: the model and the patterns' helpers are per process, and this
@@ -117,4 +117,13 @@ def test_a_worker_warms_up_as_it_starts_unless_told_not_to(
     finally:
         assert pool.stop(30)
     assert _statuses(app, ids) == {"done": 1}
-    assert ("mailgate.workers: warmed up in" in capfd.readouterr().err) is warm
+    assert ("mailgate.pipeline: warmed up in" in capfd.readouterr().err) is warm
+
+
+def test_serve_without_workers_warms_up_before_its_first_mail(
+    lite_app: Any, run_gateway: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="mailgate.pipeline")
+    app = lite_app({"processing": {"workers": 0}})
+    run_gateway(app)
+    wait_until(lambda: any(r.getMessage().startswith("warmed up in") for r in caplog.records), 30)

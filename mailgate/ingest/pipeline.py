@@ -122,6 +122,7 @@ def warm_up(app: App) -> None:
     A failure is logged, not raised: the first message meets it again and is quarantined
     with it, as it would have been without this.
     """
+    started = time.perf_counter()
     try:
         for rule in app.chain:
             warm = getattr(rule, "warm_up", None)
@@ -130,6 +131,8 @@ def warm_up(app: App) -> None:
         app.composer.warm_up("ack", "notify")  # written for every new request
     except Exception:
         log.exception("warming up failed")
+        return
+    log.debug("warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
 
 
 def process_pending(app: App, *, now: dt.datetime | None = None, limit: int = 500) -> list[Result]:

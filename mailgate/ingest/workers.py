@@ -77,9 +77,7 @@ def _child_main(
     parent = os.getppid()
     app = App.create(settings, migrate=False)
     if warm:
-        started = time.perf_counter()
         pipeline.warm_up(app)
-        log.debug("warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
     try:
         while True:
             try:
