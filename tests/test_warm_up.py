@@ -28,6 +28,7 @@ from mailgate.config import parse_settings
 from mailgate.ingest import pipeline
 from mailgate.policy import language
 from mailgate.policy.rules import version
+from mailgate.policy.scope import ScopePattern
 
 def built(pattern):
     return {"prefilter", "after_boundary", "lower_case"} <= set(vars(pattern)) and (
@@ -35,8 +36,8 @@ def built(pattern):
 
 def state(app):
     scope = [rule for rule in app.chain if rule.name in CATEGORIES]
-    versions = [version._UPGRADE, version._FORM_LINE, version._RUNNING,
-                version._UPGRADED_TO, version._IREX, version._WORD]
+    # Every pattern of the version rule, so that one added later without a warm-up shows.
+    versions = [p for p in vars(version).values() if isinstance(p, ScopePattern)]
     return {
         "model": language._detector is not None,
         "scope": {
