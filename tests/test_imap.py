@@ -198,16 +198,20 @@ def test_killed_between_commit_and_mark_leaves_no_duplicate(
         if commits == 3:
             raise PollerKilled
 
+    settings = imap_mailbox.settings(batch_size=2)
     dying = open_sink(after_commit=die_after_third_commit)
     with pytest.raises(PollerKilled):
-        ImapPoller(imap_mailbox.settings(), dying).poll_once()
-    assert dying.count() == 3
-    assert imap_mailbox.count() == 5  # nothing was marked
-    assert dying.load_cursor(imap_mailbox.settings().name, imap_mailbox.folder) is None
+        ImapPoller(settings, dying).poll_once()
+    # Each batch is committed in one transaction, then marked: the first batch was
+    # marked, the second committed, and the process died before marking it.
+    assert dying.count() == 4
+    assert imap_mailbox.message_ids() == ids(raws[2:])
+    cursor = dying.load_cursor(settings.name, imap_mailbox.folder)
+    assert cursor is not None and cursor[1] == 2  # the last UID of the marked batch
 
     restarted = open_sink()
-    result = ImapPoller(imap_mailbox.settings(), restarted).poll_once()
-    assert result == PollResult(fetched=5, stored=2, duplicates=3, quarantined=0)
+    result = ImapPoller(settings, restarted).poll_once()
+    assert result == PollResult(fetched=3, stored=1, duplicates=2, quarantined=0)
     assert restarted.message_ids() == ids(raws)  # exactly one copy of each
     assert imap_mailbox.count() == 0
     assert imap_mailbox.message_ids(imap_mailbox.move_to) == ids(raws)
@@ -255,10 +259,10 @@ def test_sigkilled_process_after_commit_leaves_no_duplicate(
     )
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
     sink = open_sink()  # the database the killed process wrote to
-    assert sink.count() == 2
+    assert sink.count() == 4  # the four were committed together
     assert imap_mailbox.count() == 4
 
-    assert ImapPoller(settings, sink).poll_once() == PollResult(4, 2, 2, 0)
+    assert ImapPoller(settings, sink).poll_once() == PollResult(4, 0, 4, 0)
     assert sink.message_ids() == ids(raws)
     assert imap_mailbox.count() == 0
 
@@ -498,13 +502,52 @@ def test_broken_messages_are_quarantined_and_the_rest_goes_on(
 
 
 @pytest.mark.dovecot
+def test_a_fetched_group_is_committed_in_one_transaction(
+    imap_mailbox: MailboxHandle, open_sink: Callable[..., RecordingInboxSink]
+) -> None:
+    raws = messages(5, "together")
+    imap_mailbox.append(*raws)
+    committed_at_first_hook: list[int] = []
+
+    def look(raw: bytes) -> None:
+        if not committed_at_first_hook:
+            committed_at_first_hook.append(sink.count())
+
+    sink = open_sink(after_commit=look)
+    assert ImapPoller(imap_mailbox.settings(), sink).poll_once() == PollResult(5, 5, 0, 0)
+    assert committed_at_first_hook == [5]  # not 1: one commit for the five
+    assert sink.store_calls == 1
+
+
+@pytest.mark.dovecot
+def test_a_batch_that_fails_is_stored_one_message_at_a_time(
+    imap_mailbox: MailboxHandle,
+    open_sink: Callable[..., RecordingInboxSink],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    raws = messages(3, "one-by-one")
+    imap_mailbox.append(*raws)
+    sink = open_sink(failing_calls={1})  # the batch fails once; each message alone works
+
+    assert ImapPoller(imap_mailbox.settings(), sink).poll_once() == PollResult(3, 3, 0, 0)
+    assert sink.store_calls == 4
+    assert sink.message_ids() == ids(raws)
+    assert imap_mailbox.message_ids(imap_mailbox.move_to) == ids(raws)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("storing 3 messages together failed" in m for m in warnings), warnings
+
+
+@pytest.mark.dovecot
 def test_store_error_marks_nothing_after_the_failure(
     imap_mailbox: MailboxHandle, open_sink: Callable[..., RecordingInboxSink]
 ) -> None:
     raws = messages(4, "store-error")
     imap_mailbox.append(*raws)
-    sink = open_sink(failing_calls={3})
-    settings = imap_mailbox.settings()
+    # Call 1 stores the first batch of two; the second batch fails (call 2), and so does
+    # its first message alone (call 3): the database is failing, not a message.
+    sink = open_sink(failing_calls={2, 3})
+    settings = imap_mailbox.settings(batch_size=2)
 
     with pytest.raises(StoreError):
         ImapPoller(settings, sink).poll_once()
@@ -527,7 +570,8 @@ def test_run_backs_off_after_a_store_error_and_retries(
     caplog.set_level(logging.INFO, logger=LOGGER)
     raws = messages(3, "retry")
     imap_mailbox.append(*raws)
-    sink = open_sink(failing_calls={1, 2})
+    # Each failed attempt is two calls: the batch, then its first message alone.
+    sink = open_sink(failing_calls={1, 2, 3, 4})
     with running(ImapPoller(imap_mailbox.settings(), sink)):
         assert wait_for(lambda: sink.count() == 3, timeout=15)
     assert sink.message_ids() == ids(raws)

@@ -343,9 +343,10 @@ def test_a_missing_password_variable_is_a_config_error_before_any_poll(
 # -- crashes -------------------------------------------------------------------------------
 
 # `mailgate poll --once` that SIGKILLs itself at a chosen point, as a crash would:
-# "after-commit": right after the 2nd message is committed, before anything is marked on
-# the server; "after-mark": the batch is marked and claimed for processing, and the 2nd
-# message is being classified (the 1st is classified, not written yet).
+# "after-commit": right after the fetched messages are committed (together, in one
+# transaction), before anything is marked on the server; "after-mark": the batch is
+# marked and claimed for processing, and the 2nd message is being classified (the 1st is
+# classified, not written yet).
 KILLED_POLL = textwrap.dedent(
     """
     import os, signal, sys
@@ -355,20 +356,20 @@ KILLED_POLL = textwrap.dedent(
     config, point = sys.argv[1], sys.argv[2]
     calls = 0
 
-    def second_call_dies(real, after):
+    def call_dies(real, n, after):
         def wrapper(*args, **kwargs):
             global calls
             calls += 1
             result = real(*args, **kwargs) if after else None
-            if calls == 2:
+            if calls == n:
                 os.kill(os.getpid(), signal.SIGKILL)
             return result if after else real(*args, **kwargs)
         return wrapper
 
     if point == "after-commit":
-        imap_service.store_raw = second_call_dies(imap_service.store_raw, after=True)
+        imap_service.store_raw_batch = call_dies(imap_service.store_raw_batch, 1, after=True)
     else:
-        pipeline.decide = second_call_dies(pipeline.decide, after=False)
+        pipeline.decide = call_dies(pipeline.decide, 2, after=False)
     sys.exit(cli.main(["--config", config, "poll", "--once"]))
     """
 )
@@ -393,7 +394,7 @@ def test_poll_killed_mid_run_then_run_again_gives_one_ticket_and_ack_each(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     pending = count(app, InboxItem, InboxItem.status == "pending")
     if point == "after-commit":
-        assert (count(app, InboxItem), pending) == (2, 2)  # committed before the kill ...
+        assert (count(app, InboxItem), pending) == (4, 4)  # committed before the kill ...
         assert imap_mailbox.count() == 4  # ... but nothing was marked on the server
         assert count(app, Ticket) == 0
     else:
@@ -408,7 +409,7 @@ def test_poll_killed_mid_run_then_run_again_gives_one_ticket_and_ack_each(
     report = json.loads(done.stdout)
     [mailbox] = report["mailboxes"]
     if point == "after-commit":
-        assert (mailbox["fetched"], mailbox["stored"], mailbox["duplicates"]) == (4, 2, 2)
+        assert (mailbox["fetched"], mailbox["stored"], mailbox["duplicates"]) == (4, 0, 4)
         assert report["outcomes"] == {"ticket_created": 4}
     else:
         assert mailbox["fetched"] == 0  # everything was marked before the kill

@@ -167,6 +167,12 @@ class IntakeSink(Protocol):
         """
         ...
 
+    def store_batch(self, messages: Sequence[tuple[bytes, str]], *, source: str) -> list[bool]:
+        """Commit ``(raw, origin)`` messages together: all of them, or none (``StoreError``,
+        also when one of them is unusable; ``store`` then tells which). True for each new
+        message, False for a duplicate."""
+        ...
+
     def load_cursor(self, account: str, folder: str) -> tuple[int, int] | None:
         """The saved ``(uidvalidity, last_uid)``, or None before the first run."""
         ...
@@ -462,15 +468,12 @@ class ImapPoller:
         s = self.settings
         batch = _Batch()
         storage_error: StoreError | None = None
-        for uid, raw in self._fetch(client, uids):
-            try:
-                self._store_one(uidvalidity, uid, raw, batch)
-            except StoreError as exc:
-                # Our storage failed, not the message: stop here, mark only what was
-                # committed, and let the caller back off. This UID stays unmarked.
-                storage_error = exc
+        for group in self._fetch(client, uids):
+            # Our storage failed, not a message: stop here, mark only what was committed,
+            # and let the caller back off. The rest stays unmarked.
+            storage_error = self._store_group(uidvalidity, group, batch)
+            if storage_error is not None:
                 break
-            batch.last_uid = uid
         if batch.last_uid:
             self._mark(client, batch)
             self.sink.save_cursor(s.name, s.folder, uidvalidity, batch.last_uid)
@@ -480,7 +483,47 @@ class ImapPoller:
             raise storage_error
         return batch
 
-    def _store_one(self, uidvalidity: int, uid: int, raw: bytes | None, batch: _Batch) -> None:
+    def _store_group(
+        self, uidvalidity: int, group: list[tuple[int, bytes | None]], batch: _Batch
+    ) -> StoreError | None:
+        """Store one fetched group in one transaction; if that fails, one message at a time,
+        which tells a message the database refuses (quarantined) from a database that
+        fails (the error is returned; the messages before it stay committed)."""
+        s = self.settings
+        storable = [(uid, raw) for uid, raw in group if raw is not None and raw.strip()]
+        if len(storable) > 1:
+            messages = [(raw, self._origin(uidvalidity, uid)) for uid, raw in storable]
+            try:
+                new = self.sink.store_batch(messages, source=SOURCE)
+            except StoreError as exc:
+                self.log.warning(
+                    "imap %s: storing %d messages together failed (%s); storing them one by one",
+                    s.name, len(storable), exc,
+                )  # fmt: skip
+            else:
+                stored = dict(zip((uid for uid, _ in storable), new, strict=True))
+                for uid, raw in group:
+                    self._store_one(uidvalidity, uid, raw, batch, stored.get(uid))
+                    batch.last_uid = uid
+                return None
+        for uid, raw in group:
+            try:
+                self._store_one(uidvalidity, uid, raw, batch)
+            except StoreError as exc:
+                return exc
+            batch.last_uid = uid
+        return None
+
+    def _store_one(
+        self,
+        uidvalidity: int,
+        uid: int,
+        raw: bytes | None,
+        batch: _Batch,
+        new: bool | None = None,
+    ) -> None:
+        """Store one message and record its fate; ``new`` says it is already stored with its
+        group (True: it was new)."""
         s = self.settings
         if raw is None:
             self.log.warning(
@@ -494,7 +537,8 @@ class ImapPoller:
             batch.quarantine.append(uid)
             return
         try:
-            new = self.sink.store(raw, source=SOURCE, origin=self._origin(uidvalidity, uid))
+            if new is None:
+                new = self.sink.store(raw, source=SOURCE, origin=self._origin(uidvalidity, uid))
         except ValueError as exc:
             self.log.warning(
                 "imap %s: uid %d %s refused (%s); quarantining it",
@@ -522,21 +566,22 @@ class ImapPoller:
 
     # -- fetching ---------------------------------------------------------------------
 
-    def _fetch(self, client: Any, uids: list[int]) -> Iterator[tuple[int, bytes | None]]:
-        """Yield ``(uid, raw)`` in UID order; raw is b"" when the server cannot return it,
-        None when the message has vanished."""
+    def _fetch(self, client: Any, uids: list[int]) -> Iterator[list[tuple[int, bytes | None]]]:
+        """Yield groups of ``(uid, raw)`` in UID order, each at most ``MAX_FETCH_BYTES`` (or
+        one message); raw is b"" when the server cannot return it, None when the message
+        has vanished."""
         sizes = client.fetch(uids, [b"RFC822.SIZE"])
         group: list[int] = []
         group_bytes = 0
         for uid in uids:
             size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0) or 0)
             if group and group_bytes + size > MAX_FETCH_BYTES:
-                yield from self._fetch_group(client, group)
+                yield list(self._fetch_group(client, group))
                 group, group_bytes = [], 0
             group.append(uid)
             group_bytes += size
         if group:
-            yield from self._fetch_group(client, group)
+            yield list(self._fetch_group(client, group))
 
     def _fetch_group(self, client: Any, uids: list[int]) -> Iterator[tuple[int, bytes | None]]:
         try:

@@ -1,8 +1,9 @@
 """IMAP intake on the real database: the inbox sink, ``mailgate poll --once``, and the
 pollers that ``mailgate serve`` runs.
 
-``InboxSink`` is the poller's ``IntakeSink``. It commits the raw bytes with ``store_raw``
-(source "imap", the message's IMAP URL as origin), so the inbox's unique dedupe key
+``InboxSink`` is the poller's ``IntakeSink``. It commits the raw bytes with ``store_raw``,
+or a fetched group of messages in one transaction with ``store_raw_batch`` (source
+"imap", the message's IMAP URL as origin), so the inbox's unique dedupe key
 (Message-ID, else the SHA-256 of the bytes) turns a second copy into a no-op whichever way
 it arrives; it keeps each folder's ``(UIDVALIDITY, last UID)`` cursor in ``imap_cursors``;
 and once a batch is stored *and marked on the server* it hands the new inbox ids on for
@@ -41,7 +42,7 @@ from mailgate.db.models import ImapCursor
 from mailgate.errors import ConfigError, StoreError
 from mailgate.ingest import pipeline
 from mailgate.ingest.imap import ImapMailbox, ImapPoller, ImapSecurityError, PollResult
-from mailgate.ingest.store import store_raw
+from mailgate.ingest.store import Incoming, Stored, store_raw, store_raw_batch
 from mailgate.ingest.workers import ProcessPool
 from mailgate.model import Outcome
 
@@ -139,6 +140,18 @@ class InboxSink:
                 detail = str(cause.orig).splitlines()[0]
                 raise ValueError(f"the database cannot hold this message: {detail}") from exc
             raise
+        return self._count(stored)
+
+    def store_batch(self, messages: Sequence[tuple[bytes, str]], *, source: str) -> list[bool]:
+        if not all(raw.strip() for raw, _ in messages):
+            raise StoreError("an empty message cannot be stored with others")
+        stored = store_raw_batch(
+            self.app.db,
+            [Incoming(raw, source, self.clock(), fit_origin(origin)) for raw, origin in messages],
+        )
+        return [self._count(s) for s in stored]
+
+    def _count(self, stored: Stored) -> bool:
         with self._lock:
             if stored.duplicate:
                 self.duplicates += 1

@@ -6,6 +6,9 @@
 ``origins``, ``batches``) and the faults they need: refuse chosen messages as unusable
 (``ValueError``, as for content the database cannot hold), fail as storage
 (``StoreError``) on chosen calls, or run a hook right after a commit (to die there).
+The faults apply to ``store_batch`` as well: a refused message fails its whole batch (as
+a value PostgreSQL refuses aborts the transaction), so the poller stores the batch again
+one message at a time; ``after_commit`` runs for each message once its batch committed.
 
 ``inbox_app`` opens an ``App`` on a database URL the way the gateway does, so a test can
 open a second one on the same database to stand for a restarted process.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,23 +59,38 @@ class RecordingInboxSink(InboxSink):
         super().__init__(app, handoff=handoff, clock=clock)
         self.reject = reject
         self.after_commit = after_commit
-        self.failing_calls = set(failing_calls)  # 1 = the first call to store()
+        self.failing_calls = set(failing_calls)  # 1 = the first call to store or store_batch
         self.store_calls = 0
         self.batches: list[int] = []
         self._calls_lock = threading.Lock()
 
     def store(self, raw: bytes, *, source: str, origin: str) -> bool:
+        self._fail_if_chosen()
+        if self.reject is not None and self.reject(raw):
+            raise ValueError("message refused by the test")
+        new = super().store(raw, source=source, origin=origin)
+        self._committed([raw])
+        return new
+
+    def store_batch(self, messages: Sequence[tuple[bytes, str]], *, source: str) -> list[bool]:
+        self._fail_if_chosen()
+        if self.reject is not None and any(self.reject(raw) for raw, _ in messages):
+            raise StoreError("a message refused by the test fails its batch")
+        new = super().store_batch(messages, source=source)
+        self._committed([raw for raw, _ in messages])
+        return new
+
+    def _fail_if_chosen(self) -> None:
         with self._calls_lock:
             self.store_calls += 1
             fail = self.store_calls in self.failing_calls
         if fail:
             raise StoreError("disk full (simulated)")
-        if self.reject is not None and self.reject(raw):
-            raise ValueError("message refused by the test")
-        new = super().store(raw, source=source, origin=origin)
+
+    def _committed(self, raws: list[bytes]) -> None:
         if self.after_commit is not None:
-            self.after_commit(raw)
-        return new
+            for raw in raws:
+                self.after_commit(raw)
 
     def stored_batch(self, count: int) -> None:
         self.batches.append(count)
