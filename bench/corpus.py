@@ -706,7 +706,7 @@ class _Builder:
             headers += [("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")]
         client = r.choice(_CLIENTS)
         if client[0]:
-            headers.append(client)  # type: ignore[arg-type]
+            headers.append(client)
         if client[1] and "Outlook" in client[1]:
             headers.append(("Thread-Index", base64.b64encode(r.randbytes(22)).decode()))
         headers += [("Content-Language", p.language), ("MIME-Version", "1.0")]

@@ -33,14 +33,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sqlalchemy import event, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import Table, event, func, insert, select, text, update  # noqa: E402
 
 from mailgate.app import App  # noqa: E402
 from mailgate.config import parse_settings  # noqa: E402
@@ -98,10 +98,10 @@ def seed(app: App, count: int) -> float:
     """``count`` open tickets, next check between 1 hour and 14 days from NOW."""
     rng = random.Random(7)
     started = time.perf_counter()
-    table = Ticket.__table__
+    table = cast(Table, Ticket.__table__)
     with app.db.engine.begin() as conn:
         for first in range(0, count, CHUNK):
-            rows = []
+            rows: list[dict[str, Any]] = []
             for i in range(first, min(first + CHUNK, count)):
                 received = NOW - dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 20))
                 rows.append(

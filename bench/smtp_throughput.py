@@ -50,8 +50,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -507,7 +507,7 @@ class StageTimer:
     """Inclusive wall time of named functions, by wrapping them where they are looked up."""
 
     def __init__(self) -> None:
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
         self._undo: list[tuple[Any, str, Any, bool]] = []
 
@@ -630,7 +630,7 @@ def profile(corpus: Corpus, n: int, top: int) -> dict[str, Any]:
     chain = app.chain
     app.__dict__["chain"] = tuple(_TimedRule(r, timer) for r in chain)
     staged = run(list(corpus.messages(n, n)))
-    stage_seconds, stage_calls = Counter(timer.seconds), Counter(timer.calls)
+    stage_seconds, stage_calls = defaultdict(float, timer.seconds), Counter(timer.calls)
     timer.unwrap()
     app.__dict__["chain"] = chain
     # What the outbox sender thread then spends per message (Maildir transport, as serve).
@@ -646,7 +646,8 @@ def profile(corpus: Corpus, n: int, top: int) -> dict[str, Any]:
     started = time.perf_counter()
     sender.drain()
     stage_seconds["outbox drain (sender thread)"] = time.perf_counter() - started
-    stage_seconds.update(drain_timer.seconds)
+    for label, secs in drain_timer.seconds.items():
+        stage_seconds[label] += secs
     drain_timer.unwrap()
     transport.close()
 
@@ -688,7 +689,7 @@ _STAGE_ORDER = (
 )
 
 
-def _stage_order(seconds: Counter[str]) -> list[tuple[str, float]]:
+def _stage_order(seconds: Mapping[str, float]) -> list[tuple[str, float]]:
     def rank(label: str) -> int:
         return next((i for i, p in enumerate(_STAGE_ORDER) if label.startswith(p)), 99)
 
