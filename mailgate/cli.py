@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -22,6 +23,8 @@ from mailgate.config import LoadedConfig, effective, load_config
 from mailgate.errors import ConfigError, ImportRowError, MailgateError, StoreError
 from mailgate.settings_loader import mask_url
 from mailgate.sla.commands import register as register_sla_commands
+
+log = logging.getLogger("mailgate.cli")
 
 EX_OK = 0
 EX_USAGE = 64
@@ -758,6 +761,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EX_TEMPFAIL if args.command == "ingest" else EX_SOFTWARE
+    started()
     try:
         return handler(args, app)
     except MailgateError as exc:
@@ -765,6 +769,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_SOFTWARE
     finally:
         app.close()
+
+
+def started() -> None:
+    """Start-up is done: if the entry point turned the cyclic garbage collector off for it
+    (``mailgate.__main__``), freeze what start-up made and turn the collector back on.
+
+    Frozen objects (modules, classes, the parser, the settings, the app) are never walked
+    again by the collector, which they would outlive anyway; and a processing child
+    forked from here inherits them frozen. Called by ``main`` and by a processing child
+    as it starts.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+        frozen = gc.get_freeze_count()
+        log.debug("start-up done; %d objects frozen out of the collector's way", frozen)
 
 
 def run() -> NoReturn:

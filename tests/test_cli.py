@@ -8,6 +8,7 @@ subprocess where stdin and the exit status are the point."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import json
 import os
@@ -214,6 +215,43 @@ def test_the_command_exits_with_mains_code_after_exit_handlers_and_flushed_outpu
     assert json.loads(printed)["config"]["database"]["url"] == sqlite_url
     assert (refused.returncode, refused.stdout) == (EX_CONFIG, "exit handler ran\n")
     assert "smtp.prot" in refused.stderr
+
+
+def test_the_command_freezes_what_start_up_made_and_collects_again_after(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """``mailgate`` starts with the cyclic garbage collector off; once the app is open, what
+    start-up made is frozen out of its way and it is turned back on."""
+    script = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('collector', gc.isenabled(), gc.get_freeze_count()))\n"
+        "sys.argv[0] = 'mailgate'\n"
+        "from mailgate.__main__ import main\n"
+        "main()\n"
+    )
+    config = write_config(tmp_path / "c.toml", _config_data(sqlite_url, tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "-c", str(config), "--log-level", "DEBUG", "tick"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    label, enabled, frozen = proc.stdout.splitlines()[-1].split()
+    assert (label, enabled) == ("collector", "True")
+    assert int(frozen) > 50_000  # modules, classes, the parser, the settings, the app
+    assert "start-up done; " in proc.stderr and " objects frozen" in proc.stderr
+
+
+def test_main_in_a_process_that_collects_leaves_the_collector_alone(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.toml", _config_data(sqlite_url, tmp_path))
+    frozen = gc.get_freeze_count()
+    assert main(["-c", str(config), "tick"]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 
 def test_ingest_exits_75_when_postgresql_is_unreachable(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def test_wheel_ships_templates_and_migrations(wheel: Path) -> None:
     assert "mailgate/cli.py" in names
     assert not any(n.startswith("tests/") for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "mailgate = mailgate.cli:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "mailgate = mailgate.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_installed_wheel_creates_a_ticket_from_an_empty_folder(wheel: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,11 @@ def test_a_worker_warms_up_as_it_starts_unless_told_not_to(
     finally:
         assert pool.stop(30)
     assert _statuses(app, ids) == {"done": 1}
-    assert ("mailgate.pipeline: warmed up in" in capfd.readouterr().err) is warm
+    err = capfd.readouterr().err
+    assert ("mailgate.pipeline: warmed up in" in err) is warm
+    # Either way, what the child imported is frozen out of the collector's way.
+    frozen = re.search(r"mailgate.workers: (\d+) objects frozen out of the collector's way", err)
+    assert frozen is not None and int(frozen.group(1)) > 50_000, err
 
 
 def test_serve_without_workers_warms_up_before_its_first_mail(
