@@ -125,7 +125,41 @@ def test_raw_8bit_bytes_in_content_disposition_keep_the_body_and_the_attachment(
     assert mail.text == "hello" and not mail.defects
     [pdf] = mail.attachments
     assert pdf.content_type == "application/pdf" and pdf.data == b"%PDF-"
-    assert pdf.filename is not None and pdf.filename.startswith("rapport-")
+    assert pdf.filename == "rapport-été.pdf"
+
+
+@pytest.mark.parametrize(
+    ("headers", "name"),
+    [
+        # UTF-8 bytes, unencoded, in both parameters or in one of them
+        (b'Content-Type: application/pdf; name="r\xc3\xa9sum\xc3\xa9.pdf"\r\n'
+         b'Content-Disposition: attachment; filename="r\xc3\xa9sum\xc3\xa9.pdf"\r\n',
+         "résumé.pdf"),
+        (b'Content-Type: application/pdf; name="\xe5\xa0\xb1\xe5\x91\x8a.pdf"\r\n'
+         b"Content-Disposition: attachment\r\n",
+         "報告.pdf"),
+        # Latin-1 bytes: decoded as any 8-bit header is
+        (b"Content-Type: application/pdf\r\n"
+         b'Content-Disposition: attachment; filename="r\xe9sum\xe9.pdf"\r\n',
+         "résumé.pdf"),
+        # Encoded names are read as before
+        (b"Content-Type: application/pdf\r\n"
+         b"Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\n",
+         "résumé.pdf"),
+        (b"Content-Type: application/pdf\r\n"
+         b'Content-Disposition: attachment; filename="=?UTF-8?Q?r=C3=A9sum=C3=A9.pdf?="\r\n',
+         "résumé.pdf"),
+    ],
+)  # fmt: skip
+def test_raw_8bit_file_names_are_decoded_not_replaced(headers: bytes, name: str) -> None:
+    raw = (
+        b"From: a@b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="zz"\r\n\r\n'
+        b"--zz\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        b"--zz\r\n" + headers + b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--zz--\r\n"
+    )
+    [pdf] = parse_message(raw).attachments
+    assert pdf.filename == name
 
 
 def test_html_only_mail_derives_text_but_keeps_html() -> None:

@@ -229,9 +229,7 @@ def _walk(msg: Message) -> tuple[str, str | None, list[Attachment], bool]:
     for part in _leaves(msg):
         ctype = part.get_content_type()
         disposition = str(part.get("content-disposition") or "").split(";")[0].strip().lower()
-        filename = part.get_filename()
-        if filename is not None:
-            filename = decode_header_value(filename)
+        filename = _filename(part)
         is_attachment = disposition == "attachment" or (
             filename is not None and ctype not in ("text/plain", "text/html")
         )
@@ -258,6 +256,24 @@ def _walk(msg: Message) -> tuple[str, str | None, list[Attachment], bool]:
     if not text and html:
         return html_to_text(html), html, attachments, True
     return text, html, attachments, False
+
+
+def _filename(part: Message) -> str | None:
+    """The part's file name (``filename``, else ``name``), decoded.
+
+    A name sent as raw 8-bit bytes, without RFC 2047 or RFC 2231 encoding (a UTF-8 name
+    from a client that assumes 8-bit headers), reaches ``get_filename`` through a Header
+    that has already replaced each byte with U+FFFD: the parameter is then read again
+    from the headers as received, their bytes decoded as for any header."""
+    filename = part.get_filename()
+    if filename is not None and "\ufffd" in filename:
+        raw = _raw_headers(part)
+        decoded = Message()
+        for name in ("content-disposition", "content-type"):
+            for value in raw.get(name, ()):
+                decoded[name] = _unsurrogate(value)
+        filename = decoded.get_filename(filename)
+    return None if filename is None else decode_header_value(filename)
 
 
 def _raw_headers(msg: Message) -> dict[str, list[str]]:
