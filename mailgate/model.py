@@ -42,6 +42,20 @@ class Outcome(StrEnum):
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 
 
+def ascii_domain(addr: str) -> str:
+    """``addr`` with a non-ASCII domain in its IDNA form (``admin@xn--bcher-kva.example``
+    for ``admin@bücher.example``), which every relay and mailbox accepts; left as it is
+    when the domain is ASCII or has no IDNA form. Only a non-ASCII local part then still
+    needs SMTPUTF8 (RFC 6531)."""
+    local, at, domain = addr.rpartition("@")
+    if not at or domain.isascii():
+        return addr
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:  # empty or over-long labels: no ASCII form
+        return addr
+
+
 @dataclass(frozen=True)
 class Address:
     name: str

@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from mailgate.config import OutboxSettings, RelaySettings
 from mailgate.db.engine import Database
 from mailgate.db.models import OutboxAttempt, OutboxMessage
+from mailgate.model import ascii_domain
 
 log = logging.getLogger("mailgate.outbox")
 
@@ -95,11 +96,15 @@ class SmtpTransport:
         return conn
 
     def deliver(self, mail_from: str, recipients: list[str], raw: bytes) -> None:
+        # Non-ASCII domains go in their IDNA form; a non-ASCII local part needs SMTPUTF8.
+        sender, *rcpts = map(ascii_domain, [mail_from, *recipients])
+        utf8 = not all(addr.isascii() for addr in (sender, *rcpts))
         for attempt in (1, 2):  # a reused connection may have been dropped by the relay
             try:
                 if self._conn is None:
                     self._conn = self._connect()
-                refused = self._conn.sendmail(mail_from, recipients, raw)
+                options = self._utf8_options(self._conn) if utf8 else ()
+                refused = self._conn.sendmail(sender, rcpts, raw, mail_options=options)
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = [code for code, _ in exc.recipients.values()]
                 self.close()
@@ -121,9 +126,25 @@ class SmtpTransport:
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
                 raise DeliveryError(f"relay {self.relay.host}:{self.relay.port}: {exc}") from exc
+            except ValueError as exc:
+                # An address smtplib cannot write (a character the command encoding lacks).
+                # The transaction is half-open: close it, or the next message's MAIL would
+                # be refused as nested. No retry writes it differently.
+                self.close()
+                raise DeliveryError(f"cannot send to {rcpts}: {exc}", permanent=True) from exc
             if refused:
                 log.warning("relay refused some recipients: %s", refused)
             return
+
+    def _utf8_options(self, conn: smtplib.SMTP) -> tuple[str, ...]:
+        conn.ehlo_or_helo_if_needed()
+        if not conn.has_extn("smtputf8"):
+            raise DeliveryError(
+                f"relay {self.relay.host}:{self.relay.port} does not offer SMTPUTF8, which an "
+                "address with a non-ASCII local part needs (RFC 6531)",
+                permanent=True,
+            )
+        return ("SMTPUTF8",)
 
     def close(self) -> None:
         if self._conn is not None:

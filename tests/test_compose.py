@@ -248,6 +248,9 @@ def test_an_address_outside_ascii_does_not_stop_the_mail(composer: Composer) -> 
     out = compose(composer, to=["Jean <jean@exämple.example>", "Zoë <zoe@acme.example>"])
     assert out.recipients == ("jean@exämple.example", "zoe@acme.example")
     msg = parse(out)
+    # A non-ASCII domain is written in its IDNA form, an address every client can answer.
+    assert msg["To"].addresses[0].addr_spec == "jean@xn--exmple-cua.example"
+    assert msg["To"].addresses[0].display_name == "Jean"
     assert msg["To"].addresses[-1].addr_spec == "zoe@acme.example"
     assert msg["To"].addresses[-1].display_name == "Zoë"
     assert_wire_safe(out.raw)

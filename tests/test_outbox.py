@@ -40,6 +40,7 @@ from tests.support.mailtools import (
     RelaySink,
     ScriptedRelaySink,
     free_port,
+    start_relay,
     start_scripted_relay,
 )
 
@@ -202,6 +203,47 @@ def test_failed_starttls_closes_its_connection(relay: RelaySink) -> None:
     transport.close()
     leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
     assert leaks == []
+
+
+@pytest.mark.parametrize("smtputf8", [False, True])
+def test_non_ascii_addresses_are_delivered_or_refused_for_good(smtputf8: bool) -> None:
+    sink, controller = start_relay(smtputf8=smtputf8)
+    transport = SmtpTransport(RelaySettings(port=sink.port, security="none", timeout=10.0))
+    try:
+        # A non-ASCII domain goes in its IDNA form, which every relay takes.
+        transport.deliver("support@irex.example", ["admin@bücher.example"], _raw(0, "idna"))
+        # A non-ASCII local part needs SMTPUTF8 (RFC 6531).
+        if smtputf8:
+            transport.deliver("support@irex.example", ["jürgen@acme.example"], _raw(1, "utf8"))
+        else:
+            with pytest.raises(DeliveryError, match="does not offer SMTPUTF8") as refused:
+                transport.deliver("support@irex.example", ["jürgen@acme.example"], _raw(1, "u"))
+            assert refused.value.permanent
+        transport.deliver("support@irex.example", ["ok@acme.example"], _raw(2, "next"))
+    finally:
+        transport.close()
+        controller.stop()
+    assert [r.rcpt_tos for r in sink.received] == [
+        ["admin@xn--bcher-kva.example"],
+        *([["jürgen@acme.example"]] if smtputf8 else []),
+        ["ok@acme.example"],
+    ]
+
+
+def test_an_address_that_cannot_be_written_fails_alone() -> None:
+    """smtplib cannot write a lone surrogate even over SMTPUTF8. The half-open transaction
+    is closed: the message after it is not refused as a nested MAIL."""
+    sink, controller = start_relay(smtputf8=True)
+    transport = SmtpTransport(RelaySettings(port=sink.port, security="none", timeout=10.0))
+    try:
+        with pytest.raises(DeliveryError, match="cannot send to") as failed:
+            transport.deliver("support@irex.example", ["a\udcff@acme.example"], _raw(0, "bad"))
+        assert failed.value.permanent
+        transport.deliver("support@irex.example", ["ok@acme.example"], _raw(1, "after"))
+    finally:
+        transport.close()
+        controller.stop()
+    assert [r.rcpt_tos for r in sink.received] == [["ok@acme.example"]]
 
 
 # ------------------------------------------------------------------ retries

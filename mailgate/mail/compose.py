@@ -32,7 +32,7 @@ from jinja2 import (
     select_autoescape,
 )
 
-from mailgate.model import Attachment
+from mailgate.model import Attachment, ascii_domain
 from mailgate.resources import templates_dir
 
 LOOP_HEADER = "X-Mailgate-Loop"
@@ -141,6 +141,7 @@ def _header_text(text: str) -> str:
 
 def _mailbox(name: str, addr: str) -> str:
     """``name <addr>``, the name quoted as needed or RFC 2047-encoded."""
+    addr = ascii_domain(addr)
     if not addr.isascii():
         # Deliverable only over SMTPUTF8, which the outbox does not use: keep the header
         # 7-bit rather than fail the whole composition (and the ticket with it).

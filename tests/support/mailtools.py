@@ -123,10 +123,12 @@ class RelayController(Controller):  # type: ignore[misc]
     pass
 
 
-def start_relay() -> tuple[RelaySink, Controller]:
+def start_relay(*, smtputf8: bool = False) -> tuple[RelaySink, Controller]:
     sink = RelaySink()
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port, decode_data=False)
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=port, decode_data=False, enable_SMTPUTF8=smtputf8
+    )
     controller.start()
     sink.port = port
     return sink, controller
