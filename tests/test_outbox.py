@@ -3,6 +3,7 @@ recorded, and several senders sharing one database never sending a row twice."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -205,11 +206,21 @@ def test_failed_starttls_closes_its_connection(relay: RelaySink) -> None:
     assert leaks == []
 
 
-@pytest.mark.parametrize("smtputf8", [False, True])
-def test_non_ascii_addresses_are_delivered_or_refused_for_good(smtputf8: bool) -> None:
+@contextlib.contextmanager
+def _plain_relay(*, smtputf8: bool) -> Iterator[tuple[RelaySink, SmtpTransport]]:
+    """An aiosmtpd relay (offering SMTPUTF8 or not) and a transport to it."""
     sink, controller = start_relay(smtputf8=smtputf8)
     transport = SmtpTransport(RelaySettings(port=sink.port, security="none", timeout=10.0))
     try:
+        yield sink, transport
+    finally:
+        transport.close()
+        controller.stop()
+
+
+@pytest.mark.parametrize("smtputf8", [False, True])
+def test_non_ascii_addresses_are_delivered_or_refused_for_good(smtputf8: bool) -> None:
+    with _plain_relay(smtputf8=smtputf8) as (sink, transport):
         # A non-ASCII domain goes in its IDNA form, which every relay takes.
         transport.deliver("support@irex.example", ["admin@bücher.example"], _raw(0, "idna"))
         # A non-ASCII local part needs SMTPUTF8 (RFC 6531).
@@ -220,9 +231,6 @@ def test_non_ascii_addresses_are_delivered_or_refused_for_good(smtputf8: bool) -
                 transport.deliver("support@irex.example", ["jürgen@acme.example"], _raw(1, "u"))
             assert refused.value.permanent
         transport.deliver("support@irex.example", ["ok@acme.example"], _raw(2, "next"))
-    finally:
-        transport.close()
-        controller.stop()
     assert [r.rcpt_tos for r in sink.received] == [
         ["admin@xn--bcher-kva.example"],
         *([["jürgen@acme.example"]] if smtputf8 else []),
@@ -233,16 +241,11 @@ def test_non_ascii_addresses_are_delivered_or_refused_for_good(smtputf8: bool) -
 def test_an_address_that_cannot_be_written_fails_alone() -> None:
     """smtplib cannot write a lone surrogate even over SMTPUTF8. The half-open transaction
     is closed: the message after it is not refused as a nested MAIL."""
-    sink, controller = start_relay(smtputf8=True)
-    transport = SmtpTransport(RelaySettings(port=sink.port, security="none", timeout=10.0))
-    try:
+    with _plain_relay(smtputf8=True) as (sink, transport):
         with pytest.raises(DeliveryError, match="cannot send to") as failed:
             transport.deliver("support@irex.example", ["a\udcff@acme.example"], _raw(0, "bad"))
         assert failed.value.permanent
         transport.deliver("support@irex.example", ["ok@acme.example"], _raw(1, "after"))
-    finally:
-        transport.close()
-        controller.stop()
     assert [r.rcpt_tos for r in sink.received] == [["ok@acme.example"]]
 
 
