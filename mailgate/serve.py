@@ -46,6 +46,10 @@ class Gateway:
         self.store_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store")
         self.work_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="process")
         self.send_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        # Periodic jobs (the SLA pass, digests, the inbox sweep) get a thread of their own:
+        # a pass over many tickets due at once takes seconds, and on the outbox's thread
+        # every acknowledgement queued meanwhile waited for it.
+        self.periodic_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="periodic")
         workers = processing_children(app.settings)
         self.pool = (
             ProcessPool(app.settings, workers, on_done=self._on_processed) if workers else None
@@ -166,7 +170,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                await loop.run_in_executor(self.send_pool, fn)
+                await loop.run_in_executor(self.periodic_pool, fn)
             except Exception:
                 log.exception("%s failed", name)
             self.outbox_wakeup.set()
@@ -177,7 +181,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         if self.pool is not None:
             self.pool.start()  # its children warm up as they start
-            await loop.run_in_executor(self.send_pool, self._sweep)
+            await loop.run_in_executor(self.periodic_pool, self._sweep)
             return
         # Before the first mail, which would wait for it (the work pool is first in, first out).
         self.work_pool.submit(pipeline.warm_up, self.app)
@@ -259,7 +263,7 @@ class Gateway:
             await loop.run_in_executor(self.work_pool, pipeline.process_pending, self.app)
         with contextlib.suppress(Exception):
             await loop.run_in_executor(self.send_pool, self.sender.drain)
-        for pool in (self.store_pool, self.work_pool, self.send_pool):
+        for pool in (self.store_pool, self.work_pool, self.send_pool, self.periodic_pool):
             pool.shutdown(wait=True)
         self.transport.close()
         log.info("stopped")

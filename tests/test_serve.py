@@ -356,3 +356,39 @@ def test_mail_that_gets_250_during_shutdown_is_processed_before_exit(
         assert items["shutdown-b@acme.example"] == "done"
     else:
         assert "shutdown-b@acme.example" not in items
+
+
+def test_a_slow_periodic_job_does_not_hold_up_the_outbox(lite_app: Any, relay: Any) -> None:
+    """The SLA pass over many due tickets takes seconds; acknowledgements queued meanwhile
+    go out without waiting for it."""
+    from tests.conftest import RunningGateway
+
+    app = lite_app(
+        {
+            "processing": {"workers": 0},
+            "outbox": {
+                "transport": "smtp",
+                "relay": {"port": relay.port, "security": "none"},
+                "poll_interval": 0.05,
+            },
+        }
+    )
+    add_subscription(app)
+    running, release = threading.Event(), threading.Event()
+
+    def slow_pass() -> None:
+        running.set()
+        release.wait(30)
+
+    gateway = RunningGateway(app)
+    gateway.gateway.periodic.append(("slow pass", 3600.0, slow_pass))
+    gateway.start()
+    try:
+        assert running.wait(10)
+        _send(gateway.port, make_mail(message_id="while-slow@acme.example"))
+        [ack] = relay.wait_for(1, timeout=20)
+        assert not release.is_set()  # the pass is still running
+        assert ack.rcpt_tos == ["jane@acme.example"]
+    finally:
+        release.set()
+        gateway.stop()
