@@ -776,9 +776,8 @@ def started() -> None:
     (``mailgate.__main__``), freeze what start-up made and turn the collector back on.
 
     Frozen objects (modules, classes, the parser, the settings, the app) are never walked
-    again by the collector, which they would outlive anyway; and a processing child
-    forked from here inherits them frozen. Called by ``main`` and by a processing child
-    as it starts.
+    again by the collector, which they would outlive anyway; a processing child forked
+    later inherits them frozen (and freezes the rest of what it inherits as it starts).
     """
     if not gc.isenabled():
         gc.freeze()
