@@ -35,6 +35,7 @@ from mailgate.ingest.imap import (
     ImapSecurityError,
     PollResult,
     _Backoff,
+    blank,
 )
 from tests.support import dovecot as dovecot_harness
 from tests.support.dovecot import (
@@ -737,3 +738,10 @@ def test_missing_dovecot_says_how_it_is_installed(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(dovecot_harness.shutil, "which", lambda *args, **kwargs: None)
     with pytest.raises(DovecotMissing, match="apt-get install -y dovecot-imapd"):
         DovecotServer()
+
+
+def test_blank_is_what_strip_would_leave_empty() -> None:
+    singles = [bytes([b]) for b in range(256)]
+    samples = [b"", b"\r\n", b" \t\r\n\x0b\x0c", b"\r\n\r\nx", b"From: a\r\n\r\nhi\r\n"]
+    for raw in singles + [s * 3 for s in singles] + samples:
+        assert blank(raw) is (not raw.strip()), raw

@@ -48,6 +48,7 @@ __all__ = [
     "IntakeSink",
     "PollResult",
     "ServerClosedError",
+    "blank",
 ]
 
 logger = logging.getLogger(__name__)
@@ -246,6 +247,12 @@ class _Backoff:
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+def blank(raw: bytes) -> bool:
+    """Whether a message is empty or only white space (``not raw.strip()``, without
+    copying a message of many megabytes to find out)."""
+    return not raw or raw.isspace()
 
 
 def _message_id(raw: bytes) -> str:
@@ -490,7 +497,7 @@ class ImapPoller:
         which tells a message the database refuses (quarantined) from a database that
         fails (the error is returned; the messages before it stay committed)."""
         s = self.settings
-        storable = [(uid, raw) for uid, raw in group if raw is not None and raw.strip()]
+        storable = [(uid, raw) for uid, raw in group if raw is not None and not blank(raw)]
         if len(storable) > 1:
             messages = [(raw, self._origin(uidvalidity, uid)) for uid, raw in storable]
             try:
@@ -532,7 +539,7 @@ class ImapPoller:
             )  # fmt: skip
             return
         batch.fetched += 1
-        if not raw.strip():
+        if blank(raw):
             self.log.warning("imap %s: uid %d came back empty; quarantining it", s.name, uid)
             batch.quarantine.append(uid)
             return

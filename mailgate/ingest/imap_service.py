@@ -41,7 +41,7 @@ from mailgate.config import processing_children
 from mailgate.db.models import ImapCursor
 from mailgate.errors import ConfigError, StoreError
 from mailgate.ingest import pipeline
-from mailgate.ingest.imap import ImapMailbox, ImapPoller, ImapSecurityError, PollResult
+from mailgate.ingest.imap import ImapMailbox, ImapPoller, ImapSecurityError, PollResult, blank
 from mailgate.ingest.store import Incoming, Stored, store_raw, store_raw_batch
 from mailgate.ingest.workers import ProcessPool
 from mailgate.model import Outcome
@@ -123,7 +123,7 @@ class InboxSink:
     # -- the IntakeSink protocol ------------------------------------------------------
 
     def store(self, raw: bytes, *, source: str, origin: str) -> bool:
-        if not raw.strip():
+        if blank(raw):
             raise ValueError("the message is empty")
         try:
             stored = store_raw(
@@ -143,7 +143,7 @@ class InboxSink:
         return self._count(stored)
 
     def store_batch(self, messages: Sequence[tuple[bytes, str]], *, source: str) -> list[bool]:
-        if not all(raw.strip() for raw, _ in messages):
+        if any(blank(raw) for raw, _ in messages):
             raise StoreError("an empty message cannot be stored with others")
         stored = store_raw_batch(
             self.app.db,
